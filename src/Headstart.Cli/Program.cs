@@ -1,10 +1,15 @@
-using TorchSharp;
-using Headstart.Models;
-foreach (var (ours, tv) in new (string, Func<torch.nn.Module>)[] { ("resnet18", () => torchvision.models.resnet18()), ("resnet50", () => torchvision.models.resnet50()), ("resnext50_32x4d", () => torchvision.models.resnext50_32x4d()), ("wide_resnet50_2", () => torchvision.models.wide_resnet50_2()) })
+using System.CommandLine;
+using Headstart.Cli.Common;
+
+// Program.cs only wires the verbs; each lives in its own folder.
+var root = new RootCommand("headstart: transfer learning on images, on TorchSharp");
+root.Options.Add(Shell.Json);
+root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
 {
-    var a = ModelRegistry.Get(ours).Create().state_dict();
-    var b = tv().state_dict();
-    var ka = a.Select(kv => kv.Key + ":" + string.Join(",", kv.Value.shape)).ToList();
-    var kb = b.Select(kv => kv.Key + ":" + string.Join(",", kv.Value.shape)).ToList();
-    Console.WriteLine($"{ours}: {ka.Count} vs {kb.Count}, same={ka.SequenceEqual(kb)} diff={string.Join(" ", ka.Except(kb).Take(3))} | {string.Join(" ", kb.Except(ka).Take(3))}");
+    foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine("Run 'headstart --help' for usage.");
+    return Shell.UsageError;
 }
+return parse.Invoke();

@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+
+namespace Headstart.Cli.Common;
+
+/// <summary>A user-facing error: printed without a stack trace; exit code 1 (runtime) or 2 (usage).</summary>
+public sealed class CliException(string message, int exitCode = 1) : Exception(message)
+{
+    public int ExitCode { get; } = exitCode;
+}
+
+/// <summary>Shared options and the run wrapper every verb uses: exit codes, --json, errors.</summary>
+public static class Shell
+{
+    public const int Ok = 0, RuntimeError = 1, UsageError = 2;
+
+    /// <summary>--json: human output goes to stderr, and the last stdout line is one JSON object.</summary>
+    public static readonly Option<bool> Json = new("--json")
+    {
+        Description = "Print one JSON object as the last stdout line (human output goes to stderr)",
+        Recursive = true,
+    };
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    /// <summary>Runs a verb body with uniform error handling. The body returns the JSON result object (or null) and
+    /// an exit code.</summary>
+    public static int Run(ParseResult parse, Func<Output, (int Code, object? Result)> body)
+    {
+        var output = new Output(parse.GetValue(Json));
+        try
+        {
+            var (code, result) = body(output);
+            output.Finish(result, code);
+            return code;
+        }
+        catch (Exception ex) when (ex is CliException or IOException or UnauthorizedAccessException
+                                       or KeyNotFoundException or InvalidDataException or ArgumentException
+                                       or NotSupportedException or InvalidOperationException or HeadstartException)
+        {
+            int code = ex is CliException ce ? ce.ExitCode : RuntimeError;
+            output.Error(ex.Message);
+            output.Finish(new { error = ex.Message, error_type = ex.GetType().Name }, code);
+            return code;
+        }
+    }
+}
+
+/// <summary>Where a verb writes: Spectre.Console for people (stdout, or stderr under --json) and one JSON line.</summary>
+public sealed class Output
+{
+    public Output(bool json)
+    {
+        IsJson = json;
+        Console = json
+            ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) })
+            : AnsiConsole.Console;
+    }
+
+    public bool IsJson { get; }
+
+    /// <summary>The human console (stderr when --json).</summary>
+    public IAnsiConsole Console { get; }
+
+    public void Line(string markup) => Console.MarkupLine(markup);
+    public void Plain(string text) => Console.WriteLine(text);
+    public void Warn(string text) => Console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(text)}");
+    public void Error(string text) => Console.MarkupLine($"[red]error:[/] {Markup.Escape(text)}");
+
+    internal void Finish(object? result, int code)
+    {
+        if (!IsJson) return;
+        object payload = result ?? new { ok = code == 0 };
+        System.Console.Out.WriteLine(JsonSerializer.Serialize(payload, Shell.JsonOptions));
+        System.Console.Out.Flush();
+    }
+}

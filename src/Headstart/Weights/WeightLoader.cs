@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace Headstart.Weights;
 
-/// <summary>How <see cref="WeightLoader.Load"/> treats keys that do not line up.</summary>
+/// <summary>How <see cref="WeightLoader"/> treats keys that do not line up.</summary>
 public sealed record LoadOptions
 {
     /// <summary>Missing and unexpected keys are errors (shape mismatches always are), as in torch's strict=True.</summary>
@@ -49,9 +49,19 @@ public static partial class WeightLoader
     /// <exception cref="HeadstartException">Missing/unexpected keys (strict) or shape/dtype mismatches, all named.</exception>
     public static LoadReport Load(ImageClassifier model, StateDict stateDict, ModelSpec spec, LoadOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(spec);
+        return Load(model, stateDict, spec.Name, spec.HeadPrefix, spec.PretrainedHasHead, options);
+    }
+
+    /// <summary>
+    /// Loads into any TorchSharp module with torchvision key names (e.g. a TorchVision-for-.NET model).
+    /// <paramref name="headPrefix"/> names the classifier layer skipped when its shape differs; null never skips.
+    /// </summary>
+    public static LoadReport Load(nn.Module model, StateDict stateDict, string modelName, string? headPrefix = null,
+        bool pretrainedHasHead = true, LoadOptions? options = null)
+    {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(stateDict);
-        ArgumentNullException.ThrowIfNull(spec);
         options ??= LoadOptions.Default;
         var target = model.state_dict();
         var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -66,11 +76,11 @@ public static partial class WeightLoader
             if (!source.TryAdd(key, tensor)) throw new HeadstartException($"two file keys map to '{key}' after renaming");
         }
 
-        var head = spec.HeadPrefix + ".";
-        bool IsHead(string key) => key.StartsWith(head, StringComparison.Ordinal);
+        var head = headPrefix is null ? null : headPrefix + ".";
+        bool IsHead(string key) => head is not null && key.StartsWith(head, StringComparison.Ordinal);
         bool headDiffers = source.Any(kv => IsHead(kv.Key) && target.TryGetValue(kv.Key, out var t)
                                             && !t.shape.SequenceEqual(kv.Value.shape));
-        bool skipHead = options.SkipHead ?? (!spec.PretrainedHasHead || headDiffers);
+        bool skipHead = head is not null && (options.SkipHead ?? (!pretrainedHasHead || headDiffers));
 
         List<string> loaded = [], skipped = [], missing = [], unexpected = [], widened = [], mismatched = [];
         var benignMissing = new List<string>();
@@ -103,7 +113,7 @@ public static partial class WeightLoader
         if (skipHead) skipped.AddRange(source.Keys.Where(k => IsHead(k) && target.ContainsKey(k)));
 
         if (mismatched.Count > 0 || (options.Strict && (missing.Count > 0 || unexpected.Count > 0)))
-            throw new HeadstartException(Describe(spec, stateDict, missing, unexpected, mismatched, options.Strict));
+            throw new HeadstartException(Describe(modelName, stateDict, missing, unexpected, mismatched, options.Strict));
 
         using (no_grad())
         {
@@ -112,7 +122,7 @@ public static partial class WeightLoader
         return new LoadReport(loaded, skipped, [.. missing, .. benignMissing], [.. unexpected, .. benignUnexpected], widened, renamed);
     }
 
-    private static string Describe(ModelSpec spec, StateDict sd, List<string> missing, List<string> unexpected,
+    private static string Describe(string modelName, StateDict sd, List<string> missing, List<string> unexpected,
         List<string> mismatched, bool strict)
     {
         var from = sd.Metadata.TryGetValue("source", out var s) ? Path.GetFileName(s) : "the state_dict";
@@ -120,8 +130,8 @@ public static partial class WeightLoader
         if (strict && missing.Count > 0) parts.Add($"{missing.Count} missing key(s): {List(missing)}");
         if (strict && unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected key(s): {List(unexpected)}");
         if (mismatched.Count > 0) parts.Add($"{mismatched.Count} shape/dtype mismatch(es): {List(mismatched)}");
-        return $"cannot load {from} into {spec.Name}: {string.Join("; ", parts)}. " +
-               $"Check that the file holds {spec.Name} weights (torchvision key names); to load a partial match, " +
+        return $"cannot load {from} into {modelName}: {string.Join("; ", parts)}. " +
+               $"Check that the file holds {modelName} weights (torchvision key names); to load a partial match, " +
                "use non-strict loading.";
     }
 

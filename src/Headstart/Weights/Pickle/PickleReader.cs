@@ -382,7 +382,7 @@ internal sealed class PickleReader
     private static object DecodeLong(byte[] bytes)
     {
         var big = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return big >= long.MinValue && big <= long.MaxValue ? (long)big : big;
+        return big >= long.MinValue && big <= long.MaxValue ? (object)(long)big : big;
     }
 
     private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";

@@ -6,6 +6,7 @@ var root = new RootCommand("headstart: transfer learning on images, on TorchShar
 root.Options.Add(Shell.Json);
 root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Doctor.DoctorCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Weights.WeightsCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -5,6 +5,7 @@ using Headstart.Cli.Common;
 var root = new RootCommand("headstart: transfer learning on images, on TorchSharp");
 root.Options.Add(Shell.Json);
 root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Check.CheckCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -119,7 +119,9 @@ public static class ImageDecoder
     private static SKCodec CreateCodec(Stream stream)
     {
         if (stream.Length == 0) throw new ImageDecodeException("empty file (0 bytes)");
-        // SKCodec wraps the stream without taking it: the caller's using disposes it on every path.
+        string sniffed = Sniff(stream); // before Skia: a failed SKCodec.Create disposes the stream
+        stream.Position = 0;
+        // The caller's using disposes the stream on every path (a live codec disposes it too; that is harmless).
         var codec = SKCodec.Create(stream, out var result);
         if (codec is null)
         {
@@ -127,7 +129,7 @@ public static class ImageDecoder
             {
                 SKCodecResult.IncompleteInput => "truncated header",
                 SKCodecResult.Unimplemented or SKCodecResult.InvalidInput or SKCodecResult.ErrorInInput =>
-                    $"not a supported image (JPEG, PNG, GIF, BMP, WebP){Sniff(stream)}",
+                    $"not a supported image (JPEG, PNG, GIF, BMP, WebP){sniffed}",
                 _ => $"cannot decode ({result})",
             });
         }
@@ -162,8 +164,14 @@ public static class ImageDecoder
         int shortSide = Math.Min(info.Width, info.Height);
         if (minShortSide > 0 && shortSide > minShortSide)
         {
-            var scaled = codec.GetScaledDimensions((float)minShortSide / shortSide);
-            if (Math.Min(scaled.Width, scaled.Height) >= minShortSide && scaled.Width > 0) size = scaled;
+            // Skia rounds to the nearest supported scale (k/8 for JPEG), possibly below the hint: step up until it fits.
+            for (float scale = (float)minShortSide / shortSide; scale < 1; scale += 1f / 16)
+            {
+                var scaled = codec.GetScaledDimensions(scale);
+                if (Math.Min(scaled.Width, scaled.Height) < minShortSide) continue;
+                size = scaled;
+                break;
+            }
         }
 
         // Unpremultiplied RGBA: alpha is then simply dropped, keeping the stored colour (PIL's convert('RGB')).

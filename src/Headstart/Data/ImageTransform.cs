@@ -69,20 +69,20 @@ public sealed class ImageTransform
         if (destination.Length < OutputLength)
             throw new ArgumentException($"destination holds {destination.Length} floats, needs {OutputLength}", nameof(destination));
         int s = OutputSize;
-        var (matrix, rotated) = Geometry(image.Width, image.Height, rng);
+        var matrix = Geometry(image.Width, image.Height, rng);
         int plane = s * s;
         byte[] rgba = ArrayPool<byte>.Shared.Rent(plane * 4);
         try
         {
-            Render(image, matrix, clear: rotated, rgba);
-            // Planes in the model's channel order; values in [0, 1] for now.
+            Render(image, matrix, rgba);
+            // Planes in the model's channel order; values stay 0-255 until Normalise (exact for CNTK's 255 scale).
             int r = _p.ChannelOrder == ChannelOrder.Bgr ? 2 : 0, b = 2 - r;
             var dst = destination[..OutputLength];
             for (int i = 0; i < plane; i++)
             {
-                dst[r * plane + i] = rgba[4 * i] * (1f / 255f);
-                dst[plane + i] = rgba[4 * i + 1] * (1f / 255f);
-                dst[b * plane + i] = rgba[4 * i + 2] * (1f / 255f);
+                dst[r * plane + i] = rgba[4 * i];
+                dst[plane + i] = rgba[4 * i + 1];
+                dst[b * plane + i] = rgba[4 * i + 2];
             }
             if (Level == AugmentLevel.Standard) ColourJitter(dst, plane, r, b, rng);
             Normalise(dst, plane);
@@ -94,7 +94,7 @@ public sealed class ImageTransform
     }
 
     /// <summary>The source→output affine map; consumes the Random in a fixed order so a seed fixes the result.</summary>
-    private (SKMatrix Matrix, bool Rotated) Geometry(int w, int h, Random rng)
+    private SKMatrix Geometry(int w, int h, Random rng)
     {
         int s = OutputSize;
         float left, top, cropW, cropH;
@@ -123,7 +123,7 @@ public sealed class ImageTransform
         m = m.PostConcat(SKMatrix.CreateScale(s / cropW, s / cropH));
         if (flip) m = m.PostConcat(SKMatrix.CreateScale(-1, 1, s / 2f, 0));
         if (angle != 0) m = m.PostConcat(SKMatrix.CreateRotationDegrees(angle, s / 2f, s / 2f));
-        return (m, angle != 0);
+        return m;
     }
 
     /// <summary>torchvision's RandomResizedCrop.get_params: 10 tries at a random area and log-uniform aspect ratio,
@@ -149,7 +149,7 @@ public sealed class ImageTransform
     }
 
     /// <summary>Draws the source through <paramref name="matrix"/> onto an S x S RGBA8888 buffer.</summary>
-    private unsafe void Render(DecodedImage image, SKMatrix matrix, bool clear, byte[] rgba)
+    private unsafe void Render(DecodedImage image, SKMatrix matrix, byte[] rgba)
     {
         int s = OutputSize, w = image.Width, h = image.Height;
         int srcBytes = w * h * 4;
@@ -176,8 +176,9 @@ public sealed class ImageTransform
                 using var surface = SKSurface.Create(dstInfo, (IntPtr)dst, s * 4)
                     ?? throw new InvalidOperationException("Skia could not create the output surface");
                 var canvas = surface.Canvas;
-                // Rotation uncovers corners: black, as torchvision's RandomRotation(fill=0).
-                if (clear) canvas.Clear(SKColors.Black);
+                // The buffer is pooled (stale pixels); and rotation uncovers corners: black, as torchvision's
+                // RandomRotation(fill=0).
+                canvas.Clear(SKColors.Black);
                 canvas.SetMatrix(matrix);
                 using var paint = new SKPaint { BlendMode = SKBlendMode.Src };
                 canvas.DrawImage(skImage, 0, 0, Sampling, paint);
@@ -190,32 +191,32 @@ public sealed class ImageTransform
         }
     }
 
-    /// <summary>torchvision ColorJitter(0.2, 0.2, 0.2) on [0, 1] planes, in a fixed order: brightness, contrast
+    /// <summary>torchvision ColorJitter(0.2, 0.2, 0.2) on 0-255 planes, in a fixed order: brightness, contrast
     /// (blend with the mean grey), saturation (blend with each pixel's grey). Grey = ITU-R 601 luma, as PIL's "L".</summary>
     private static void ColourJitter(Span<float> x, int plane, int r, int b, Random rng)
     {
         float brightness = 1 + (float)((rng.NextDouble() * 2 - 1) * Jitter);
         float contrast = 1 + (float)((rng.NextDouble() * 2 - 1) * Jitter);
         float saturation = 1 + (float)((rng.NextDouble() * 2 - 1) * Jitter);
-        for (int i = 0; i < x.Length; i++) x[i] = Math.Clamp(x[i] * brightness, 0f, 1f);
+        for (int i = 0; i < x.Length; i++) x[i] = Math.Clamp(x[i] * brightness, 0f, 255f);
         double meanGrey = 0;
         for (int i = 0; i < plane; i++) meanGrey += Grey(x, plane, r, b, i);
         float m = (float)(meanGrey / plane);
-        for (int i = 0; i < x.Length; i++) x[i] = Math.Clamp((x[i] - m) * contrast + m, 0f, 1f);
+        for (int i = 0; i < x.Length; i++) x[i] = Math.Clamp((x[i] - m) * contrast + m, 0f, 255f);
         for (int i = 0; i < plane; i++)
         {
             float g = Grey(x, plane, r, b, i);
-            for (int c = 0; c < 3; c++) x[c * plane + i] = Math.Clamp((x[c * plane + i] - g) * saturation + g, 0f, 1f);
+            for (int c = 0; c < 3; c++) x[c * plane + i] = Math.Clamp((x[c * plane + i] - g) * saturation + g, 0f, 255f);
         }
     }
 
     private static float Grey(Span<float> x, int plane, int r, int b, int i) =>
         0.299f * x[r * plane + i] + 0.587f * x[plane + i] + 0.114f * x[b * plane + i];
 
-    /// <summary>[0, 1] → model scale, minus the mean image, then (x - mean) / std per channel.</summary>
+    /// <summary>0-255 → model scale, minus the mean image, then (x - mean) / std per channel.</summary>
     private void Normalise(Span<float> x, int plane)
     {
-        float scale = _p.ValueScale;
+        float scale = _p.ValueScale / 255f;
         for (int c = 0; c < 3; c++)
         {
             float invStd = 1f / _p.Std[c], mean = _p.Mean[c];

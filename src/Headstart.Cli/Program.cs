@@ -7,6 +7,7 @@ root.Options.Add(Shell.Json);
 root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Doctor.DoctorCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Weights.WeightsCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Check.CheckCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

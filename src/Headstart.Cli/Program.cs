@@ -8,6 +8,9 @@ root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Doctor.DoctorCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Weights.WeightsCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Check.CheckCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Train.TrainCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Evaluate.EvaluateCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Predict.PredictCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

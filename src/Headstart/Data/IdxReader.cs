@@ -127,7 +127,7 @@ public static class FashionMnist
             foreach (var candidate in new[] { name + ".gz", name })
                 if (System.IO.File.Exists(Path.Combine(dir, candidate))) return Path.Combine(dir, candidate);
             throw new HeadstartException(
-                $"Fashion-MNIST file '{name}(.gz)' not found in '{dir}' (on Debian: apt-get install fashion-mnist, or run setup.sh)");
+                $"Fashion-MNIST file '{name}(.gz)' not found in '{dir}' (on Debian: apt-get install dataset-fashion-mnist, or run ./setup.sh)");
         }
 
         var images = new Dictionary<string, DecodedImage>();

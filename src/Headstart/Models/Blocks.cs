@@ -39,6 +39,21 @@ internal static class Blocks
     }
 
     /// <summary>
+    /// Fills <paramref name="tensor"/> from N(mean, std²) truncated to [a, b], by PyTorch's own algorithm (inverse CDF
+    /// of a uniform draw, then clamp). TorchSharp 0.107's <c>nn.init.trunc_normal_</c> cannot be used: it fills every
+    /// element with <paramref name="std"/>.
+    /// </summary>
+    public static Tensor TruncatedNormal_(Tensor tensor, double mean, double std, double a, double b)
+    {
+        using var noGrad = torch.no_grad();
+        using var bounds = torch.tensor(new[] { (a - mean) / std, (b - mean) / std }, ScalarType.Float64);
+        using var cdf = bounds.div(Math.Sqrt(2)).erf_().add_(1).div_(2);   // Φ(α), Φ(β)
+        double low = cdf[0].item<double>(), high = cdf[1].item<double>();
+        tensor.uniform_(2 * low - 1, 2 * high - 1).erfinv_().mul_(std * Math.Sqrt(2)).add_(mean);
+        return tensor.clamp_(a, b);
+    }
+
+    /// <summary>
     /// Initialisation shared by torchvision's MobileNet/EfficientNet-style models: kaiming-normal (fan_out) convs with
     /// zero bias, BatchNorm 1/0, Linear N(0, 0.01) with zero bias.
     /// </summary>

@@ -136,8 +136,8 @@ internal static class InceptionInit
         {
             switch (m)
             {
-                case Conv2d c: init.trunc_normal_(c.weight, 0, std, -2, 2); break;
-                case Linear l: init.trunc_normal_(l.weight, 0, std, -2, 2); break;
+                case Conv2d c: Blocks.TruncatedNormal_(c.weight, 0, std, -2, 2); break;
+                case Linear l: Blocks.TruncatedNormal_(l.weight, 0, std, -2, 2); break;
                 case BatchNorm2d bn: init.ones_(bn.weight); init.zeros_(bn.bias); break;
             }
         }

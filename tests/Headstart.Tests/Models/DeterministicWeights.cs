@@ -51,16 +51,14 @@ internal static class DeterministicWeights
             : key.EndsWith("running_mean", StringComparison.Ordinal) || key.EndsWith("bias", StringComparison.Ordinal) ? u => 0.2 * u
             : tensor.dim() == 1 ? u => 1.0 + 0.5 * u                       // norm weight
             : ScaledWeight(n / tensor.shape[0]);                           // conv / linear weight
-        // Chunked, so a 100M-element VGG matrix never needs a second full-size buffer.
-        using var flat = tensor.view(-1);
-        const long chunk = 1 << 20;
-        var buffer = new float[chunk];
-        for (long start = 0; start < n; start += chunk)
+        // Written in place, a chunk at a time: a 100M-element VGG matrix never needs a second full-size buffer.
+        using var accessor = tensor.data<float>();
+        var buffer = new float[Math.Min(n, 1 << 20)];
+        for (long start = 0; start < n; start += buffer.Length)
         {
-            long count = Math.Min(chunk, n - start);
-            for (long i = 0; i < count; i++) buffer[i] = (float)rule(Uniform(stream, (ulong)(start + i)));
-            using var src = torch.tensor(buffer.AsSpan(0, (int)count).ToArray());
-            flat.narrow(0, start, count).copy_(src);
+            int count = (int)Math.Min(buffer.Length, n - start);
+            for (int i = 0; i < count; i++) buffer[i] = (float)rule(Uniform(stream, (ulong)(start + i)));
+            accessor.CopyFrom(new ReadOnlySpan<float>(buffer, 0, count), 0, start);
         }
     }
 

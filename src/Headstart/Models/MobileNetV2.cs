@@ -40,7 +40,7 @@ public sealed class MobileNetV2 : ImageClassifier
         layers.Add(Blocks.ConvNormActivation(inputChannel, lastChannel, kernelSize: 1, activation: () => ReLU6(inplace: true)));
         features = Sequential(layers);
         classifier = Sequential(Dropout(dropout), Linear(lastChannel, numClasses));
-        FeatureDim = lastChannel;
+        FeatureDim = (int)lastChannel;
         RegisterComponents();
         Blocks.InitMobileNetStyle(this);
     }
@@ -48,7 +48,7 @@ public sealed class MobileNetV2 : ImageClassifier
     public override int NumClasses => numClasses;
 
     /// <summary>Width of the pooled features, 1280 at width 1.0.</summary>
-    public long FeatureDim { get; }
+    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {

@@ -79,7 +79,7 @@ public sealed class MobileNetV3 : ImageClassifier
         classifier = Sequential(
             Linear(lastConvOut, lastChannel), Hardswish(inplace: true), Dropout(dropout, inplace: true),
             Linear(lastChannel, numClasses));
-        FeatureDim = lastConvOut;
+        FeatureDim = (int)lastConvOut;
         RegisterComponents();
         Blocks.InitMobileNetStyle(this);
     }
@@ -87,7 +87,7 @@ public sealed class MobileNetV3 : ImageClassifier
     public override int NumClasses => numClasses;
 
     /// <summary>Width of the pooled features: 960 (large) or 576 (small).</summary>
-    public long FeatureDim { get; }
+    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {

@@ -20,7 +20,7 @@ internal static class AlexNetFamily
                 new("stem", ["features.0"]),
                 new("conv2", ["features.3"]),
                 new("conv3-5", ["features.6", "features.8", "features.10"]),
-                new("classifier", ["classifier"]),
+                new("head", ["classifier"]),
             ],
             WeightSources = [TorchvisionHub.Source(file, WeightFormat.PthLegacy)],
         };

@@ -59,7 +59,7 @@ public sealed class GoogLeNet : ImageClassifier
         this.dropout = Dropout(dropout);
         fc = Linear(1024, numClasses);
         RegisterComponents();
-        InceptionInit.TruncatedNormal(this, std: 0.01);
+        InceptionCommon.TruncatedNormal(this, std: 0.01);
     }
 
     public override int NumClasses => numClasses;
@@ -67,7 +67,7 @@ public sealed class GoogLeNet : ImageClassifier
     public override Tensor ForwardFeatures(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = transformInput ? InceptionInit.TransformInput(input) : input;
+        var x = transformInput ? InceptionCommon.TransformInput(input) : input;
         x = maxpool1.call(conv1.call(x));                               // (B, 64, H/4, W/4)
         x = maxpool2.call(conv3.call(conv2.call(x)));                   // (B, 192, H/8, W/8)
         x = maxpool3.call(inception3b.call(inception3a.call(x)));       // (B, 480, H/16, W/16)
@@ -110,7 +110,7 @@ internal sealed class InceptionV1Block : Module<Tensor, Tensor>
 }
 
 /// <summary>Pieces shared by torchvision's GoogLeNet and Inception3.</summary>
-internal static class InceptionInit
+internal static class InceptionCommon
 {
     /// <summary>
     /// torchvision's transform_input: maps input normalised with ImageNet mean/std to (x - 0.5) / 0.5, per channel

@@ -57,7 +57,7 @@ public sealed class InceptionV3 : ImageClassifier
         this.dropout = Dropout(dropout);
         fc = Linear(2048, numClasses);
         RegisterComponents();
-        InceptionInit.TruncatedNormal(this, std: 0.1);
+        InceptionCommon.TruncatedNormal(this, std: 0.1);
     }
 
     public override int NumClasses => numClasses;
@@ -65,7 +65,7 @@ public sealed class InceptionV3 : ImageClassifier
     public override Tensor ForwardFeatures(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = transformInput ? InceptionInit.TransformInput(input) : input;   // (B, 3, 299, 299)
+        var x = transformInput ? InceptionCommon.TransformInput(input) : input;   // (B, 3, 299, 299)
         x = Conv2d_2b_3x3.call(Conv2d_2a_3x3.call(Conv2d_1a_3x3.call(x)));      // (B, 64, 147, 147)
         x = Conv2d_4a_3x3.call(Conv2d_3b_1x1.call(maxpool1.call(x)));           // (B, 192, 71, 71)
         x = Mixed_5d.call(Mixed_5c.call(Mixed_5b.call(maxpool2.call(x))));      // (B, 288, 35, 35)

@@ -25,7 +25,7 @@ internal static class MobileNetFamily
                 new("stage3", Features(4, 6)),      // 1/8
                 new("stage4", Features(7, 13)),     // 1/16
                 new("stage5", Features(14, 18)),    // 1/32, incl. the 1x1 conv to 1280
-                new("classifier", ["classifier"]),
+                new("head", ["classifier"]),
             ],
             // Published in 2018, before PyTorch 1.6: legacy (non-zip) format.
             WeightSources = [TorchvisionHub.Source("mobilenet_v2-b0353104.pth", WeightFormat.PthLegacy)],
@@ -45,7 +45,7 @@ internal static class MobileNetFamily
                 new("stage3", Features(4, 6)),
                 new("stage4", Features(7, 12)),
                 new("stage5", Features(13, 16)),    // incl. the 1x1 conv to 960
-                new("classifier", ["classifier"]),  // fc 960→1280, Hardswish, dropout, fc 1280→N
+                new("head", ["classifier"]),  // fc 960→1280, Hardswish, dropout, fc 1280→N
             ],
             WeightSources = [TorchvisionHub.Source("mobilenet_v3_large-8738ca79.pth", WeightFormat.PthZip)],
         };
@@ -63,7 +63,7 @@ internal static class MobileNetFamily
                 new("stage2", Features(2, 3)),
                 new("stage3", Features(4, 8)),
                 new("stage4", Features(9, 12)),     // incl. the 1x1 conv to 576
-                new("classifier", ["classifier"]),  // fc 576→1024, Hardswish, dropout, fc 1024→N
+                new("head", ["classifier"]),  // fc 576→1024, Hardswish, dropout, fc 1024→N
             ],
             WeightSources = [TorchvisionHub.Source("mobilenet_v3_small-047dcff4.pth", WeightFormat.PthZip)],
         };

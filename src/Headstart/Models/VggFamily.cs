@@ -6,10 +6,10 @@ internal static class VggFamily
     private static ModelSpec Spec(int depth, bool batchNorm, string file)
     {
         string name = batchNorm ? $"vgg{depth}_bn" : $"vgg{depth}";
-        // One group per stage between max-pools (the first is the stem), then the whole classifier.
+        // One group per stage between max-pools (the first is the stem), then the whole classifier as "head".
         var groups = Vgg.StageParameterModules(depth, batchNorm)
             .Select((indices, i) => new LayerGroup(i == 0 ? "stem" : $"stage{i + 1}", [.. indices.Select(ix => $"features.{ix}")]))
-            .Append(new LayerGroup("classifier", ["classifier"]))
+            .Append(new LayerGroup("head", ["classifier"]))
             .ToArray();
         return new ModelSpec
         {

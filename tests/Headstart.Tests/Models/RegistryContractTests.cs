@@ -98,6 +98,8 @@ public sealed class RegistryContractTests(ModelFactsCache cache) : IClassFixture
         var spec = ModelRegistry.Get(name);
         var keys = cache.Get(name).StateDict.Select(k => k.Key).ToList();
         Assert.True(spec.LayerGroups.Count >= 2, "need at least a backbone group and the classifier group");
+        Assert.Equal("stem", spec.LayerGroups[0].Name);
+        Assert.Equal("head", spec.LayerGroups[^1].Name);
         foreach (var group in spec.LayerGroups)
             foreach (var prefix in group.Prefixes)
                 Assert.True(keys.Any(k => IsUnder(k, prefix)), $"group '{group.Name}': prefix '{prefix}' matches no state_dict key");

@@ -11,6 +11,11 @@ public static class ModelRegistry
         var all = new[]
         {
             ResNetFamily.Specs(),
+            AlexNetFamily.Specs(),
+            VggFamily.Specs(),
+            MobileNetFamily.Specs(),
+            GoogLeNetFamily.Specs(),
+            InceptionFamily.Specs(),
             // Each model family adds its records here (one file per family under Models/).
         }.SelectMany(s => s);
         var dict = new Dictionary<string, ModelSpec>(StringComparer.Ordinal);

@@ -50,7 +50,16 @@ public static partial class WeightLoader
     public static LoadReport Load(ImageClassifier model, StateDict stateDict, ModelSpec spec, LoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        return Load(model, stateDict, spec.Name, spec.HeadPrefix, spec.PretrainedHasHead, options);
+        ArgumentNullException.ThrowIfNull(stateDict);
+        if (spec.IgnoredWeightPrefixes.Count == 0)
+            return Load(model, stateDict, spec.Name, spec.HeadPrefix, spec.PretrainedHasHead, options);
+        // Published files may carry parts the model never uses (GoogLeNet's aux1/aux2, Inception's AuxLogits): drop
+        // them before matching. The filtered view borrows the tensors, so it is deliberately not disposed.
+        var kept = new StateDict();
+        foreach (var (key, t) in stateDict)
+            if (!spec.IgnoredWeightPrefixes.Any(p => key == p || key.StartsWith(p + ".", StringComparison.Ordinal))) kept.Add(key, t);
+        foreach (var (k, v) in stateDict.Metadata) kept.Metadata[k] = v;
+        return Load(model, kept, spec.Name, spec.HeadPrefix, spec.PretrainedHasHead, options);
     }
 
     /// <summary>

@@ -4,7 +4,7 @@ using Xunit;
 namespace Headstart.Tests.Cli;
 
 /// <summary>The real CLI, end to end, on a small dataset the test generates: train, then evaluate, then predict.</summary>
-[Collection("cli")]
+[Collection(CliCollection.Name)]
 public class EndToEndTests
 {
     [Fact]

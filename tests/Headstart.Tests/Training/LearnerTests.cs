@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace Headstart.Tests.Training;
 
+[Collection(Headstart.Tests.TestSupport.GlobalRngCollection.Name)]
 public class LearnerTests
 {
     private static ModelSpec Spec => ModelRegistry.Get("resnet18");

@@ -17,7 +17,7 @@ public class PthReaderTests
     public void KeepsViewsDtypesStridesAndSharedStorage(string file, string format)
     {
         using var sd = PthReader.Read(Fixture(file));
-        Assert.Equal(format, sd.Metadata["format"]);
+        Assert.Equal(format, sd.Metadata["container"]);
         Assert.Equal(["base", "slice", "grid_t", "every_other", "half", "bf16", "counter", "flags"], sd.Keys);
 
         var expectedBase = Enumerable.Range(0, 24).Select(i => (float)i).ToArray();

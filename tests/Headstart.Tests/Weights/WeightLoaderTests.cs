@@ -49,7 +49,7 @@ public class WeightLoaderTests(ITestOutputHelper log)
     public void MobileNetV2LegacyMatchesPyTorchLogits()
     {
         using var sd = WeightFile.Read(SharedData.PathTo($"{Fixtures}/mobilenet_v2.legacy.pth"));
-        Assert.Equal("pth-legacy", sd.Metadata["format"]);
+        Assert.Equal("pth-legacy", sd.Metadata["container"]);
         Assert.Equal(314, sd.Count);
         if (ModelRegistry.TryGet("mobilenet_v2", out var spec))
         {

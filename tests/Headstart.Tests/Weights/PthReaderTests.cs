@@ -148,6 +148,19 @@ public class PthReaderTests
     }
 
     [Fact]
+    public void TruncatedZipFileFailsCleanly()
+    {
+        using var dir = new TempDir();
+        var bytes = File.ReadAllBytes(Fixture("shared_views.zip.pth"));
+        foreach (int cut in new[] { 4, 100, bytes.Length / 2, bytes.Length - 30, bytes.Length - 1 })
+        {
+            var path = dir.Combine($"cut{cut}.pth");
+            File.WriteAllBytes(path, bytes[..cut]);
+            Assert.ThrowsAny<WeightFileException>(() => WeightFile.Read(path));
+        }
+    }
+
+    [Fact]
     public void NotAWeightFileSaysSo()
     {
         using var dir = new TempDir();

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using Headstart.Weights.Pickle;
 using TorchSharp;
 using static TorchSharp.torch;

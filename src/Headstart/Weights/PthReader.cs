@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using Headstart.Weights.Pickle;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -85,7 +84,7 @@ public static partial class PthReader
         {
             foreach (var s in storages.Values) s.Dispose(); // the views keep the memory alive
         }
-        dict.Metadata["format"] = format;
+        dict.Metadata["container"] = format;
         dict.Metadata["source"] = source;
         if (wrapper is not null) dict.Metadata["checkpoint_key"] = wrapper;
         if (prefix is not null) dict.Metadata["stripped_prefix"] = prefix;

@@ -40,8 +40,9 @@ public static class Safetensors
             dict.Dispose();
             throw;
         }
+        // The file's own __metadata__ (e.g. {"format": "pt"}), then what Headstart knows about the file.
         foreach (var (k, v) in metadata) dict.Metadata[k] = v;
-        dict.Metadata["format"] = "safetensors";
+        dict.Metadata["container"] = "safetensors";
         dict.Metadata["source"] = path;
         return dict;
     }

@@ -12,7 +12,7 @@ public sealed class StateDict : IReadOnlyCollection<KeyValuePair<string, Tensor>
     private readonly List<string> order = [];
     private readonly Dictionary<string, Tensor> tensors = new(StringComparer.Ordinal);
 
-    /// <summary>Free-form metadata (format, source file, safetensors __metadata__).</summary>
+    /// <summary>Free-form metadata: "container" (pth-zip, pth-legacy, safetensors), "source" (the file) and a safetensors file's __metadata__.</summary>
     public Dictionary<string, string> Metadata { get; } = new(StringComparer.Ordinal);
 
     public int Count => order.Count;

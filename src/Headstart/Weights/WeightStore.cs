@@ -89,11 +89,13 @@ public sealed class WeightStore
         {
             await FetchAsync(client, new Uri(source.Url), part, progress, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException
+                                   && !cancellationToken.IsCancellationRequested)
         {
-            throw new HeadstartException(
-                $"download of {source.Url} failed ({ex.Message}). {BytesOf(part)} bytes are kept in {part}; " +
-                "run the same command again to resume.", ex);
+            long kept = BytesOf(part);
+            throw new HeadstartException(kept > 0
+                ? $"download of {source.Url} failed ({ex.Message}). {kept} bytes are kept in {part}; run the same command again to resume."
+                : $"download of {source.Url} failed ({ex.Message}). Check the network connection (or copy the file to {path}).", ex);
         }
 
         var hash = await HashAsync(part, cancellationToken).ConfigureAwait(false);
@@ -109,8 +111,16 @@ public sealed class WeightStore
         return path;
     }
 
+    /// <summary>A stalled transfer (no byte for this long) fails, keeping the part file for a resume.</summary>
+    private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
+
+    // No overall timeout (a 500 MB file on a slow link is fine); connecting and stalls are bounded instead.
     private static readonly Lazy<HttpClient> SharedClient = new(() =>
-        new HttpClient { Timeout = Timeout.InfiniteTimeSpan, DefaultRequestHeaders = { { "User-Agent", "headstart" } } });
+        new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30) })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+            DefaultRequestHeaders = { { "User-Agent", "headstart" } },
+        });
 
     /// <summary>GETs the URL into <paramref name="part"/>, asking only for the bytes after those already there.</summary>
     private static async Task FetchAsync(HttpClient client, Uri url, string part, IProgress<DownloadProgress>? progress,
@@ -144,9 +154,12 @@ public sealed class WeightStore
             var buffer = new byte[1 << 20];
             long done = have;
             progress?.Report(new(done, total));
-            int read;
-            while ((read = await body.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            while (true)
             {
+                stall.CancelAfter(StallTimeout);
+                int read = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
+                if (read == 0) break;
                 await file.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
                 done += read;
                 progress?.Report(new(done, total));

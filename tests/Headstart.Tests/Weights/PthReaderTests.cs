@@ -17,7 +17,7 @@ public class PthReaderTests
     public void KeepsViewsDtypesStridesAndSharedStorage(string file, string format)
     {
         using var sd = PthReader.Read(Fixture(file));
-        Assert.Equal(format, sd.Metadata["format"]);
+        Assert.Equal(format, sd.Metadata["container"]);
         Assert.Equal(["base", "slice", "grid_t", "every_other", "half", "bf16", "counter", "flags"], sd.Keys);
 
         var expectedBase = Enumerable.Range(0, 24).Select(i => (float)i).ToArray();
@@ -140,6 +140,19 @@ public class PthReaderTests
         using var dir = new TempDir();
         var bytes = File.ReadAllBytes(Fixture("shared_views.legacy.pth"));
         foreach (int cut in new[] { 0, 10, 300, bytes.Length - 40, bytes.Length - 1 })
+        {
+            var path = dir.Combine($"cut{cut}.pth");
+            File.WriteAllBytes(path, bytes[..cut]);
+            Assert.ThrowsAny<WeightFileException>(() => WeightFile.Read(path));
+        }
+    }
+
+    [Fact]
+    public void TruncatedZipFileFailsCleanly()
+    {
+        using var dir = new TempDir();
+        var bytes = File.ReadAllBytes(Fixture("shared_views.zip.pth"));
+        foreach (int cut in new[] { 4, 100, bytes.Length / 2, bytes.Length - 30, bytes.Length - 1 })
         {
             var path = dir.Combine($"cut{cut}.pth");
             File.WriteAllBytes(path, bytes[..cut]);

@@ -49,7 +49,7 @@ public class WeightLoaderTests(ITestOutputHelper log)
     public void MobileNetV2LegacyMatchesPyTorchLogits()
     {
         using var sd = WeightFile.Read(SharedData.PathTo($"{Fixtures}/mobilenet_v2.legacy.pth"));
-        Assert.Equal("pth-legacy", sd.Metadata["format"]);
+        Assert.Equal("pth-legacy", sd.Metadata["container"]);
         Assert.Equal(314, sd.Count);
         if (ModelRegistry.TryGet("mobilenet_v2", out var spec))
         {
@@ -130,5 +130,34 @@ public class WeightLoaderTests(ITestOutputHelper log)
         var report = WeightLoader.Load(model, sd, spec);
         Assert.Equal(20, report.Missing.Count);
         Assert.All(report.Missing, k => Assert.EndsWith("num_batches_tracked", k));
+    }
+
+    [Fact]
+    public void PreTorchvision03DenseNetKeysAreUpgraded()
+    {
+        using var model = new DenseLike();
+        using var sd = new StateDict();
+        foreach (var (k, v) in model.state_dict())
+            sd.Add(k.Replace("norm1.", "norm.1."), v.detach().clone().fill_(0.5));
+        var report = WeightLoader.Load(model, sd, "denselike");
+        Assert.Equal("denselayer1.norm1.weight", report.Renamed["denselayer1.norm.1.weight"]);
+        Assert.Equal(0.5f, model.state_dict()["denselayer1.norm1.weight"][0].item<float>());
+    }
+
+    /// <summary>Mimics torchvision DenseNet naming: denselayer1.norm1 (old files say denselayer1.norm.1).</summary>
+    private sealed class DenseLike : nn.Module
+    {
+        public DenseLike() : base("denselike")
+        {
+            register_module("denselayer1", new Layer());
+        }
+
+        private sealed class Layer : nn.Module
+        {
+            public Layer() : base("layer")
+            {
+                register_module("norm1", nn.BatchNorm2d(2));
+            }
+        }
     }
 }

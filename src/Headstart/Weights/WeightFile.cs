@@ -28,9 +28,7 @@ public static class WeightFile
     {
         WeightFormat.PthZip or WeightFormat.PthLegacy => PthReader.Read(path, limits),
         WeightFormat.Safetensors => Safetensors.Read(path, limits),
-        // Hook: ONNX initializers -> torchvision names live in OnnxWeights (Weights/OnnxWeights.cs, its own slice).
-        // Replace this line with `WeightFormat.Onnx => OnnxWeights.Read(path),` once it is merged.
-        WeightFormat.Onnx => throw new WeightFileException($"{path}: reading ONNX weights needs OnnxWeights, not in this build"),
+        WeightFormat.Onnx => OnnxWeights.Read(path),
         var f => throw new WeightFileException($"{path}: unsupported weight format {f}"),
     };
 }

@@ -1,0 +1,82 @@
+using Google.Protobuf;
+using Headstart.Export.Onnx;
+using Headstart.Weights;
+using Microsoft.ML.OnnxRuntime;
+using static TorchSharp.torch;
+
+namespace Headstart.Training;
+
+/// <summary>
+/// A frozen backbone run by ONNX Runtime instead of TorchSharp: one <see cref="InferenceSession"/> reused for every
+/// batch. For resnet18-cntk it runs the very file the TorchSharp weights are imported from, so features agree to
+/// float rounding. The file's fixed batch dimension (CNTK exports batch 1) is made symbolic on load, so any batch size
+/// runs in one call. Thread-safe (ORT sessions are); dispose to free the session.
+/// </summary>
+public sealed class OrtFeatureExtractor : IDisposable
+{
+    private readonly InferenceSession session;
+    private readonly string inputName, outputName;
+    private readonly long[] inputShape;   // (C, H, W)
+
+    /// <param name="onnxPath">A feature extractor with one (N, C, H, W) float input and one (N, F[, 1, 1]) output.</param>
+    /// <param name="intraOpThreads">ORT worker threads; default: all cores.</param>
+    public OrtFeatureExtractor(string onnxPath, int? intraOpThreads = null)
+    {
+        var model = OnnxProtoExtensions.LoadModel(onnxPath);
+        var graph = model.Graph;
+        var input = graph.Input.Where(i => !graph.Initializer.Any(t => t.Name == i.Name)).ToList();
+        if (input.Count != 1 || graph.Output.Count != 1)
+            throw new HeadstartException($"'{onnxPath}' must have one image input and one feature output to serve as a backbone.");
+        var inDims = input[0].Shape();
+        var outDims = graph.Output[0].Shape();
+        if (inDims.Length != 4 || inDims.Skip(1).Any(d => d is null) || outDims.Length < 2 || outDims[1] is null)
+            throw new HeadstartException($"'{onnxPath}' has input [{string.Join(", ", inDims)}] / output [{string.Join(", ", outDims)}]; expected (N, C, H, W) / (N, F, ...).");
+        inputName = input[0].Name;
+        outputName = graph.Output[0].Name;
+        inputShape = [.. inDims.Skip(1).Select(d => d!.Value)];
+        FeatureDim = outDims.Skip(1).Aggregate(1L, (a, d) => a * (d ?? throw new HeadstartException($"'{onnxPath}' has a dynamic feature dimension.")));
+
+        // Batch dimension → symbolic "N"; drop intermediate value_info, which may pin batch 1 too.
+        foreach (var v in new[] { input[0], graph.Output[0] })
+            v.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = "N" };
+        graph.ValueInfo.Clear();
+
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = intraOpThreads ?? Environment.ProcessorCount,
+            InterOpNumThreads = 1,
+        };
+        session = new InferenceSession(model.ToByteArray(), options);
+    }
+
+    /// <summary>The embedded resnet18-cntk backbone (ResNet18.onnx from Microsoft.ML.DnnImageFeaturizer.ResNet18).</summary>
+    public static OrtFeatureExtractor CntkResNet18(int? intraOpThreads = null) =>
+        new(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18), intraOpThreads);
+
+    /// <summary>Width of the features, e.g. 512.</summary>
+    public long FeatureDim { get; }
+
+    /// <summary>
+    /// (B, C, H, W) float32 input, preprocessed exactly as the model expects (for resnet18-cntk: BGR 0-255 minus the
+    /// mean image) → (B, FeatureDim) features, on the CPU.
+    /// </summary>
+    public Tensor Extract(Tensor batch)
+    {
+        if (batch.dim() != 4 || !batch.shape.Skip(1).SequenceEqual(inputShape))
+            throw new ArgumentException($"expected a (B, {string.Join(", ", inputShape)}) batch, got ({string.Join(", ", batch.shape)})", nameof(batch));
+        if (batch.dtype != ScalarType.Float32) throw new ArgumentException($"expected float32, got {batch.dtype}", nameof(batch));
+        long b = batch.shape[0];
+        // TensorAccessor copies in logical (row-major) order whatever the strides, device or storage offset.
+        using var cpu = batch.cpu();
+        float[] data = cpu.data<float>().ToArray();                                              // (B·C·H·W)
+        using var inputValue = OrtValue.CreateTensorValueFromMemory(data, [b, .. inputShape]);
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, [inputName], [inputValue], [outputName]);
+        var features = outputs[0].GetTensorDataAsSpan<float>();                                  // (B·F)
+        return tensor(features.ToArray(), [b, FeatureDim]);                                      // (B, F)
+    }
+
+    public void Dispose() => session.Dispose();
+}

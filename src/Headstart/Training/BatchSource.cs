@@ -1,3 +1,4 @@
+using Headstart.Data;
 using static TorchSharp.torch;
 
 namespace Headstart.Training;
@@ -47,7 +48,8 @@ public sealed class TensorBatchSource : IBatchSource
     public IEnumerable<(Tensor X, Tensor Y)> Batches(int epoch, bool shuffle)
     {
         long[] order = Enumerable.Range(0, Count).Select(i => (long)i).ToArray();
-        if (shuffle) new Random(HashCode.Combine(seed, epoch, 0x5eed)).Shuffle(order);
+        // Process-independent: HashCode.Combine is randomised per process and would break run-to-run determinism.
+        if (shuffle) BatchLoader.SampleRandom(seed, epoch, -1).Shuffle(order);
         for (int start = 0; start < order.Length; start += batchSize)
         {
             var idx = order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray();

@@ -14,7 +14,8 @@ public sealed class ImageBatchSource(IImageSource source, IReadOnlyList<ImageSam
     public IEnumerable<(Tensor X, Tensor Y)> Batches(int epoch, bool shuffle)
     {
         int[] order = Enumerable.Range(0, samples.Count).ToArray();
-        if (shuffle) new Random(HashCode.Combine(seed, epoch, 0x5eed)).Shuffle(order);
+        // Process-independent: HashCode.Combine is randomised per process and would break run-to-run determinism.
+        if (shuffle) BatchLoader.SampleRandom(seed, epoch, -1).Shuffle(order);
         foreach (var batch in BatchLoader.Batches(source, samples, order, transform, batchSize, seed, epoch, workers, onSkipped))
         {
             yield return (batch.Images, tensor(batch.Labels));

@@ -201,6 +201,16 @@ public static class ImageDecoder
         var rgb = new byte[(long)outW * outH * 3];
         var src = MemoryMarshal.Cast<byte, uint>(rgba.AsSpan(0, w * h * 4));
         int o = 0;
+        if (origin == SKEncodedOrigin.TopLeft)
+        {
+            foreach (uint px in src)
+            {
+                rgb[o++] = (byte)px;
+                rgb[o++] = (byte)(px >> 8);
+                rgb[o++] = (byte)(px >> 16);
+            }
+            return new DecodedImage(outW, outH, rgb);
+        }
         for (int y = 0; y < outH; y++)
         {
             for (int x = 0; x < outW; x++)

@@ -51,32 +51,35 @@ public static class ImageDecoder
     public static DecodedImage Decode(string path, DecodeOptions? options = null, int minShortSide = 0) =>
         Guard(path, () =>
         {
-            using var stream = OpenFile(path, options ?? DecodeOptions.Default);
-            return DecodeCore(stream, options ?? DecodeOptions.Default, minShortSide);
+            options ??= DecodeOptions.Default;
+            using var file = EncodedBytes.Read(path, options.MaxFileBytes);
+            return DecodeCore(file.Span, options, minShortSide);
         });
 
     /// <summary>Decodes encoded bytes (same rules as the file overload).</summary>
     public static DecodedImage Decode(byte[] encoded, DecodeOptions? options = null, int minShortSide = 0) =>
-        Guard(null, () =>
-        {
-            using var stream = new MemoryStream(encoded, writable: false);
-            return DecodeCore(stream, options ?? DecodeOptions.Default, minShortSide);
-        });
+        Guard(null, () => DecodeCore(encoded, options ?? DecodeOptions.Default, minShortSide));
 
-    /// <summary>Reads only the header: size, format, colour type, orientation. Cheap; used to screen files early.</summary>
+    /// <summary>Reads only the header: size, format, colour type, orientation. Cheap (reads at most the first
+    /// 256 KB unless the header runs longer); used to screen files early.</summary>
     public static ImageHeader Probe(string path, DecodeOptions? options = null) =>
         Guard(path, () =>
         {
-            using var stream = OpenFile(path, options ?? DecodeOptions.Default);
-            return ProbeCore(stream);
+            options ??= DecodeOptions.Default;
+            using (var head = EncodedBytes.Read(path, options.MaxFileBytes, limit: 256 * 1024))
+            {
+                if (!head.Partial) return ProbeCore(head.Span);
+                try
+                {
+                    return ProbeCore(head.Span);
+                }
+                catch (ImageDecodeException) { } // header longer than the prefix (huge EXIF/ICC): read it all
+            }
+            using var file = EncodedBytes.Read(path, options.MaxFileBytes);
+            return ProbeCore(file.Span);
         });
 
-    public static ImageHeader Probe(byte[] encoded) =>
-        Guard(null, () =>
-        {
-            using var stream = new MemoryStream(encoded, writable: false);
-            return ProbeCore(stream);
-        });
+    public static ImageHeader Probe(byte[] encoded) => Guard(null, () => ProbeCore(encoded));
 
     private static T Guard<T>(string? path, Func<T> body)
     {
@@ -104,24 +107,12 @@ public static class ImageDecoder
         }
     }
 
-    private static FileStream OpenFile(string path, DecodeOptions options)
+    private static SKCodec CreateCodec(SKData data, ReadOnlySpan<byte> bytes)
     {
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 64 * 1024);
-        if (stream.Length > options.MaxFileBytes)
-        {
-            long length = stream.Length;
-            stream.Dispose();
-            throw new ImageDecodeException($"file is {length / 1e6:F0} MB, over the {options.MaxFileBytes / 1e6:F0} MB limit");
-        }
-        return stream;
-    }
-
-    private static SKCodec CreateCodec(Stream stream)
-    {
-        if (stream.Length == 0) throw new ImageDecodeException("empty file (0 bytes)");
-        string sniffed = Sniff(stream); // before Skia: a failed SKCodec.Create disposes the stream
-        stream.Position = 0;
-        // The caller's using disposes the stream on every path (a live codec disposes it too; that is harmless).
+        if (bytes.IsEmpty) throw new ImageDecodeException("empty file (0 bytes)");
+        // Codecs read from native memory (SKData), never through a managed-stream callback: an exception thrown in
+        // such a callback (hostile sizes) cannot be caught and would take the process down.
+        using var stream = new SKMemoryStream(data); // native stream; the codec takes ownership when it succeeds
         var codec = SKCodec.Create(stream, out var result);
         if (codec is null)
         {
@@ -129,29 +120,31 @@ public static class ImageDecoder
             {
                 SKCodecResult.IncompleteInput => "truncated header",
                 SKCodecResult.Unimplemented or SKCodecResult.InvalidInput or SKCodecResult.ErrorInInput =>
-                    $"not a supported image (JPEG, PNG, GIF, BMP, WebP){sniffed}",
+                    $"not a supported image (JPEG, PNG, GIF, BMP, WebP){Sniff(bytes)}",
                 _ => $"cannot decode ({result})",
             });
         }
         return codec;
     }
 
-    private static ImageHeader ProbeCore(Stream stream)
+    private static ImageHeader ProbeCore(ReadOnlySpan<byte> bytes)
     {
-        using var codec = CreateCodec(stream);
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = CreateCodec(data, bytes);
         var info = codec.Info;
         var origin = codec.EncodedOrigin;
         bool swap = SwapsAxes(origin);
         var format = codec.EncodedFormat;
-        bool cmyk = format == SKEncodedImageFormat.Jpeg && JpegComponents(stream) == 4;
+        bool cmyk = format == SKEncodedImageFormat.Jpeg && JpegComponents(bytes) == 4;
         return new ImageHeader(swap ? info.Height : info.Width, swap ? info.Width : info.Height,
             format.ToString().ToLowerInvariant(), info.ColorType == SKColorType.Gray8, info.AlphaType != SKAlphaType.Opaque,
             cmyk, Math.Max(1, codec.FrameCount), origin);
     }
 
-    private static DecodedImage DecodeCore(Stream stream, DecodeOptions options, int minShortSide)
+    private static DecodedImage DecodeCore(ReadOnlySpan<byte> bytes, DecodeOptions options, int minShortSide)
     {
-        using var codec = CreateCodec(stream);
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = CreateCodec(data, bytes);
         var info = codec.Info;
         if (info.Width <= 0 || info.Height <= 0) throw new ImageDecodeException($"invalid size {info.Width}x{info.Height}");
         long pixels = (long)info.Width * info.Height;
@@ -176,8 +169,7 @@ public static class ImageDecoder
 
         // Unpremultiplied RGBA: alpha is then simply dropped, keeping the stored colour (PIL's convert('RGB')).
         var dstInfo = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        int bytes = checked(dstInfo.BytesSize);
-        byte[] rgba = ArrayPool<byte>.Shared.Rent(bytes);
+        byte[] rgba = ArrayPool<byte>.Shared.Rent(checked(dstInfo.BytesSize));
         try
         {
             SKCodecResult result;
@@ -209,6 +201,16 @@ public static class ImageDecoder
         var rgb = new byte[(long)outW * outH * 3];
         var src = MemoryMarshal.Cast<byte, uint>(rgba.AsSpan(0, w * h * 4));
         int o = 0;
+        if (origin == SKEncodedOrigin.TopLeft)
+        {
+            foreach (uint px in src)
+            {
+                rgb[o++] = (byte)px;
+                rgb[o++] = (byte)(px >> 8);
+                rgb[o++] = (byte)(px >> 16);
+            }
+            return new DecodedImage(outW, outH, rgb);
+        }
         for (int y = 0; y < outH; y++)
         {
             for (int x = 0; x < outW; x++)
@@ -235,38 +237,28 @@ public static class ImageDecoder
     }
 
     /// <summary>Number of colour components in a JPEG's SOF segment (4 = CMYK/YCCK), or 0 when not found. Walks the
-    /// marker segments by their lengths, reading at most a few bytes per segment.</summary>
-    internal static int JpegComponents(Stream stream)
+    /// marker segments by their lengths.</summary>
+    internal static int JpegComponents(ReadOnlySpan<byte> jpeg)
     {
-        if (!stream.CanSeek) return 0;
-        stream.Position = 0;
-        Span<byte> b = stackalloc byte[10];
-        if (stream.Read(b[..2]) != 2 || b[0] != 0xFF || b[1] != 0xD8) return 0;
-        for (int guard = 0; guard < 1000; guard++)
+        if (jpeg.Length < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8) return 0;
+        int i = 2;
+        while (i + 4 <= jpeg.Length && jpeg[i] == 0xFF)
         {
-            if (stream.Read(b[..4]) != 4 || b[0] != 0xFF) return 0;
-            byte marker = b[1];
-            int length = (b[2] << 8) | b[3];
+            byte marker = jpeg[i + 1];
+            int length = (jpeg[i + 2] << 8) | jpeg[i + 3];
             bool sof = marker is >= 0xC0 and <= 0xCF && marker is not (0xC4 or 0xC8 or 0xCC);
-            if (sof) return stream.Read(b[..6]) == 6 ? b[5] : 0; // precision, height(2), width(2), components
+            if (sof) return i + 9 < jpeg.Length ? jpeg[i + 9] : 0; // length(2) precision(1) height(2) width(2) components(1)
             if (marker is 0xD9 or 0xDA || length < 2) return 0;
-            stream.Seek(length - 2, SeekOrigin.Current);
+            i += 2 + length;
         }
         return 0;
     }
 
-    private static string Sniff(Stream stream)
+    private static string Sniff(ReadOnlySpan<byte> bytes)
     {
-        try
-        {
-            stream.Position = 0;
-            Span<byte> head = stackalloc byte[16];
-            int n = stream.Read(head);
-            head = head[..n];
-            if (head.IndexOf((byte)0) < 0 && n > 0 && IsMostlyText(head)) return "; it looks like a text file";
-            return head.StartsWith("RIFF"u8) ? "; RIFF container but not WebP" : "";
-        }
-        catch (IOException) { return ""; }
+        var head = bytes[..Math.Min(bytes.Length, 64)];
+        if (head.IndexOf((byte)0) < 0 && IsMostlyText(head)) return "; it looks like a text file";
+        return head.StartsWith("RIFF"u8) ? "; RIFF container but not WebP" : "";
     }
 
     private static bool IsMostlyText(ReadOnlySpan<byte> bytes)
@@ -275,6 +267,47 @@ public static class ImageDecoder
         foreach (byte c in bytes) if (c is >= 0x20 and < 0x7F or (byte)'\n' or (byte)'\r' or (byte)'\t') printable++;
         return printable * 10 >= bytes.Length * 9;
     }
+}
+
+/// <summary>A file's bytes in a pooled buffer (returned on dispose, on every path).</summary>
+internal readonly struct EncodedBytes : IDisposable
+{
+    private readonly byte[] _buffer;
+    private readonly int _length;
+
+    private EncodedBytes(byte[] buffer, int length, bool partial)
+    {
+        _buffer = buffer;
+        _length = length;
+        Partial = partial;
+    }
+
+    public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, _length);
+
+    /// <summary>Only the first <c>limit</c> bytes were read.</summary>
+    public bool Partial { get; }
+
+    public static EncodedBytes Read(string path, long maxFileBytes, int limit = int.MaxValue)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        long length = file.Length;
+        if (length > maxFileBytes || length > Array.MaxLength)
+            throw new ImageDecodeException($"file is {length / 1e6:F0} MB, over the {maxFileBytes / 1e6:F0} MB limit");
+        int n = (int)Math.Min(length, limit);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(n, 1));
+        try
+        {
+            file.ReadExactly(buffer, 0, n);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+        return new EncodedBytes(buffer, n, n < length);
+    }
+
+    public void Dispose() => ArrayPool<byte>.Shared.Return(_buffer);
 }
 
 /// <summary>Decodes image files from disk with <see cref="ImageDecoder"/>.</summary>

@@ -18,7 +18,8 @@ public sealed class ImageDataset
     public IReadOnlyList<string> Classes { get; }
     public IReadOnlyList<ImageSample> Train { get; }
     public IReadOnlyList<ImageSample> Val { get; }
-    /// <summary>Files left out when the dataset was listed (non-images, failed header probes).</summary>
+    /// <summary>Files left out when the dataset was listed (non-images, failed header probes, loose files, symlinked
+    /// folders that were not followed).</summary>
     public IReadOnlyList<SkippedFile> Skipped { get; }
     public IImageSource Source { get; }
     public string Root { get; }
@@ -53,6 +54,7 @@ public static class ImageFolder
         var skipped = new List<SkippedFile>();
 
         var layout = DatasetLayout.Detect(root);
+        skipped.AddRange(layout.Unlisted);
         List<ImageSample> train, val;
         IReadOnlyList<string> classes;
         if (layout.HasSplitFolders)

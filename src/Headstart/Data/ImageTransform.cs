@@ -16,15 +16,15 @@ public enum AugmentLevel
 }
 
 /// <summary>
-/// Turns a <see cref="DecodedImage"/> into a model input (3, S, S) following the model's <see cref="Preprocessing"/>:
-/// geometry (resize + centre crop, or random resized crop / flip / rotation) is one affine draw in Skia with bilinear +
-/// linear-mipmap sampling, so downscaling is antialiased like PIL's; then colour jitter, channel order, value scale,
+/// Turns a <see cref="DecodedImage"/> into a model input (3, S, S) following the model's <see cref="Preprocessing"/>,
+/// with torchvision's semantics: resize + centre crop (eval), or RandomResizedCrop, flip, rotation and colour jitter
+/// (train). Resizing is PIL's antialiased bilinear (see <see cref="Resampler"/>); then channel order, value scale,
 /// mean-image subtraction and per-channel (x - mean) / std. Thread-safe; all randomness comes from the caller's Random.
 /// </summary>
 public sealed class ImageTransform
 {
     private const float MinScale = 0.08f, MaxRotationDegrees = 10f, Jitter = 0.2f;
-    private static readonly SKSamplingOptions Sampling = new(SKFilterMode.Linear, SKMipmapMode.Linear);
+    private static readonly SKSamplingOptions Sampling = new(SKFilterMode.Linear, SKMipmapMode.None);
 
     private readonly Preprocessing _p;
     private readonly float[]? _meanImage;
@@ -58,8 +58,9 @@ public sealed class ImageTransform
     /// <summary>Floats written by <see cref="Apply"/>: 3 * S * S.</summary>
     public int OutputLength => 3 * OutputSize * OutputSize;
 
-    /// <summary>Shorter side the decoder may downscale large JPEGs to. Twice the resize target: the remaining
-    /// reduction is done by mipmapped bilinear sampling, and halving never costs detail that survives the resize.</summary>
+    /// <summary>Shorter side the decoder may downscale large JPEGs to: twice the resize target, so the remaining
+    /// antialiased resize still averages over 2+ decoded pixels per output pixel. Images whose shorter side is
+    /// under twice the target (all of flowers-small) decode at full size, exactly as PIL does.</summary>
     public int DecodeHint => 2 * Math.Max(_p.ResizeSize, _p.InputSize);
 
     /// <summary>Writes the (3, S, S) CHW input for one image into <paramref name="destination"/>.</summary>
@@ -68,67 +69,68 @@ public sealed class ImageTransform
         ArgumentNullException.ThrowIfNull(image);
         if (destination.Length < OutputLength)
             throw new ArgumentException($"destination holds {destination.Length} floats, needs {OutputLength}", nameof(destination));
-        int s = OutputSize;
-        var matrix = Geometry(image.Width, image.Height, rng);
-        int plane = s * s;
-        byte[] rgba = ArrayPool<byte>.Shared.Rent(plane * 4);
+        int s = OutputSize, plane = s * s;
+        byte[] rgb = ArrayPool<byte>.Shared.Rent(plane * 3);
         try
         {
-            Render(image, matrix, rgba);
+            var pixels = rgb.AsSpan(0, plane * 3);
+            Geometry(image, rng, pixels);
             // Planes in the model's channel order; values stay 0-255 until Normalise (exact for CNTK's 255 scale).
             int r = _p.ChannelOrder == ChannelOrder.Bgr ? 2 : 0, b = 2 - r;
             var dst = destination[..OutputLength];
             for (int i = 0; i < plane; i++)
             {
-                dst[r * plane + i] = rgba[4 * i];
-                dst[plane + i] = rgba[4 * i + 1];
-                dst[b * plane + i] = rgba[4 * i + 2];
+                dst[r * plane + i] = pixels[3 * i];
+                dst[plane + i] = pixels[3 * i + 1];
+                dst[b * plane + i] = pixels[3 * i + 2];
             }
             if (Level == AugmentLevel.Standard) ColourJitter(dst, plane, r, b, rng);
             Normalise(dst, plane);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(rgba);
+            ArrayPool<byte>.Shared.Return(rgb);
         }
     }
 
-    /// <summary>The source→output affine map; consumes the Random in a fixed order so a seed fixes the result.</summary>
-    private SKMatrix Geometry(int w, int h, Random rng)
+    /// <summary>Writes the (S, S, 3) geometric result; consumes the Random in a fixed order so a seed fixes it.</summary>
+    private void Geometry(DecodedImage image, Random rng, Span<byte> pixels)
     {
-        int s = OutputSize;
-        float left, top, cropW, cropH;
-        bool flip = false;
-        float angle = 0;
+        int s = OutputSize, w = image.Width, h = image.Height;
         if (Level == AugmentLevel.None)
         {
-            // torchvision Resize(int): shorter side -> ResizeSize, longer side truncated; CenterCrop rounds half to even.
+            // torchvision Resize(int): shorter side -> ResizeSize, longer side truncated; CenterCrop rounds half to
+            // even. (A resize target below the crop size is raised to it rather than zero-padded.)
+            int target = Math.Max(_p.ResizeSize, s);
             int ow, oh;
-            if (w <= h) { ow = _p.ResizeSize; oh = (int)((long)_p.ResizeSize * h / w); }
-            else { oh = _p.ResizeSize; ow = (int)((long)_p.ResizeSize * w / h); }
-            float sx = (float)w / ow, sy = (float)h / oh;
-            left = (float)Math.Round((ow - s) / 2.0, MidpointRounding.ToEven) * sx;
-            top = (float)Math.Round((oh - s) / 2.0, MidpointRounding.ToEven) * sy;
-            cropW = s * sx;
-            cropH = s * sy;
+            if (w <= h) { ow = target; oh = (int)((long)target * h / w); }
+            else { oh = target; ow = (int)((long)target * w / h); }
+            ow = Math.Max(ow, s);
+            oh = Math.Max(oh, s);
+            int left = (int)Math.Round((ow - s) / 2.0, MidpointRounding.ToEven);
+            int top = (int)Math.Round((oh - s) / 2.0, MidpointRounding.ToEven);
+            Resampler.Resize(image, 0, 0, w, h, ow, oh, left, top, s, s, pixels);
+            return;
         }
-        else
+        var (cx, cy, cw, ch) = RandomResizedCrop(w, h, rng);
+        bool flip = rng.NextDouble() < 0.5;
+        float angle = Level == AugmentLevel.Standard ? (float)((rng.NextDouble() * 2 - 1) * MaxRotationDegrees) : 0f;
+        Resampler.Resize(image, cx, cy, cw, ch, s, s, 0, 0, s, s, pixels);
+        if (flip)
         {
-            (left, top, cropW, cropH) = RandomResizedCrop(w, h, rng);
-            flip = rng.NextDouble() < 0.5;
-            if (Level == AugmentLevel.Standard) angle = (float)((rng.NextDouble() * 2 - 1) * MaxRotationDegrees);
+            for (int y = 0; y < s; y++)
+            {
+                var row = pixels.Slice(y * s * 3, s * 3);
+                for (int a = 0, z = s - 1; a < z; a++, z--)
+                    for (int c = 0; c < 3; c++) (row[3 * a + c], row[3 * z + c]) = (row[3 * z + c], row[3 * a + c]);
+            }
         }
-        // Output = R · F · S · T(-crop origin) · source.
-        var m = SKMatrix.CreateTranslation(-left, -top);
-        m = m.PostConcat(SKMatrix.CreateScale(s / cropW, s / cropH));
-        if (flip) m = m.PostConcat(SKMatrix.CreateScale(-1, 1, s / 2f, 0));
-        if (angle != 0) m = m.PostConcat(SKMatrix.CreateRotationDegrees(angle, s / 2f, s / 2f));
-        return m;
+        if (angle != 0) Rotate(pixels, s, angle);
     }
 
     /// <summary>torchvision's RandomResizedCrop.get_params: 10 tries at a random area and log-uniform aspect ratio,
     /// then a centre crop clamped to the ratio range.</summary>
-    private static (float Left, float Top, float W, float H) RandomResizedCrop(int width, int height, Random rng)
+    private static (int Left, int Top, int W, int H) RandomResizedCrop(int width, int height, Random rng)
     {
         double area = (double)width * height;
         double logLo = Math.Log(3.0 / 4), logHi = Math.Log(4.0 / 3);
@@ -148,46 +150,48 @@ public sealed class ImageTransform
         return ((width - fw) / 2, (height - fh) / 2, fw, fh);
     }
 
-    /// <summary>Draws the source through <paramref name="matrix"/> onto an S x S RGBA8888 buffer.</summary>
-    private unsafe void Render(DecodedImage image, SKMatrix matrix, byte[] rgba)
+    /// <summary>Rotates the (S, S, 3) image about its centre with bilinear sampling (torchvision's RandomRotation
+    /// defaults to nearest); uncovered corners are black, as its fill=0. No resize happens here, so Skia's bilinear
+    /// sampling is exact enough.</summary>
+    private static unsafe void Rotate(Span<byte> pixels, int s, float angle)
     {
-        int s = OutputSize, w = image.Width, h = image.Height;
-        int srcBytes = w * h * 4;
-        byte[] rgbx = ArrayPool<byte>.Shared.Rent(srcBytes);
+        int plane = s * s;
+        byte[] rgba = ArrayPool<byte>.Shared.Rent(plane * 8);
         try
         {
-            // Skia has no 3-byte pixel format; RGBX with an ignored 4th byte is its opaque 8-bit RGB.
-            var rgb = image.Rgb;
-            for (int i = 0, j = 0; i < w * h; i++, j += 3)
+            for (int i = 0; i < plane; i++)
             {
-                rgbx[4 * i] = rgb[j];
-                rgbx[4 * i + 1] = rgb[j + 1];
-                rgbx[4 * i + 2] = rgb[j + 2];
-                rgbx[4 * i + 3] = 255;
+                rgba[4 * i] = pixels[3 * i];
+                rgba[4 * i + 1] = pixels[3 * i + 1];
+                rgba[4 * i + 2] = pixels[3 * i + 2];
+                rgba[4 * i + 3] = 255;
             }
-            fixed (byte* src = rgbx)
-            fixed (byte* dst = rgba)
+            var info = new SKImageInfo(s, s, SKColorType.Rgba8888, SKAlphaType.Premul);
+            fixed (byte* src = rgba)
             {
-                var srcInfo = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque);
-                using var pixmap = new SKPixmap(srcInfo, (IntPtr)src, w * 4);
-                using var skImage = SKImage.FromPixels(pixmap)
-                    ?? throw new InvalidOperationException("Skia refused the source pixels");
-                var dstInfo = new SKImageInfo(s, s, SKColorType.Rgba8888, SKAlphaType.Premul);
-                using var surface = SKSurface.Create(dstInfo, (IntPtr)dst, s * 4)
-                    ?? throw new InvalidOperationException("Skia could not create the output surface");
-                var canvas = surface.Canvas;
-                // The buffer is pooled (stale pixels); and rotation uncovers corners: black, as torchvision's
-                // RandomRotation(fill=0).
-                canvas.Clear(SKColors.Black);
-                canvas.SetMatrix(matrix);
-                using var paint = new SKPaint { BlendMode = SKBlendMode.Src };
-                canvas.DrawImage(skImage, 0, 0, Sampling, paint);
-                canvas.Flush();
+                byte* dst = src + plane * 4;
+                using (var pixmap = new SKPixmap(info, (IntPtr)src, s * 4))
+                using (var image = SKImage.FromPixels(pixmap) ?? throw new InvalidOperationException("Skia refused the pixels"))
+                using (var surface = SKSurface.Create(info, (IntPtr)dst, s * 4) ?? throw new InvalidOperationException("Skia surface"))
+                using (var paint = new SKPaint { BlendMode = SKBlendMode.Src })
+                {
+                    var canvas = surface.Canvas;
+                    canvas.Clear(SKColors.Black);
+                    canvas.RotateDegrees(angle, s / 2f, s / 2f);
+                    canvas.DrawImage(image, 0, 0, Sampling, paint);
+                    canvas.Flush();
+                }
+                for (int i = 0; i < plane; i++)
+                {
+                    pixels[3 * i] = dst[4 * i];
+                    pixels[3 * i + 1] = dst[4 * i + 1];
+                    pixels[3 * i + 2] = dst[4 * i + 2];
+                }
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(rgbx);
+            ArrayPool<byte>.Shared.Return(rgba);
         }
     }
 

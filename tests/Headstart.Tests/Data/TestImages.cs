@@ -26,14 +26,12 @@ public static class TestImages
 
     public static byte[] Encode(int w, int h, Pixel pixel, SKEncodedImageFormat format, int quality = 95)
     {
-        using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-            {
-                var (r, g, b, a) = pixel(x, y);
-                bitmap.SetPixel(x, y, new SKColor(r, g, b, a));
-            }
-        using var data = bitmap.Encode(format, quality) ?? throw new InvalidOperationException($"Skia cannot encode {format}");
+        var rgba = new byte[w * h * 4];
+        for (int y = 0, o = 0; y < h; y++)
+            for (int x = 0; x < w; x++, o += 4)
+                (rgba[o], rgba[o + 1], rgba[o + 2], rgba[o + 3]) = pixel(x, y);
+        using var image = SKImage.FromPixelCopy(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul), rgba);
+        using var data = image.Encode(format, quality) ?? throw new InvalidOperationException($"Skia cannot encode {format}");
         return data.ToArray();
     }
 

@@ -38,6 +38,8 @@ public static class TrainCommand
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
     private static readonly Option<bool> NoKeepBest = Opt.Flag("--last", "Keep the last epoch's weights instead of the best validation epoch's");
     private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
+    private static readonly Option<string?> Resume = Opt.Maybe<string>("--resume", "Continue an interrupted run from its checkpoint: the bundle path it was writing (uses BUNDLE.checkpoint) or a checkpoint directory; training options come from the checkpoint");
+    private static readonly Option<string?> CheckpointDir = Opt.Maybe<string>("--checkpoint-dir", "Where to write a checkpoint after every epoch (default: OUT.checkpoint next to the bundle, removed once the bundle is saved; 'none' disables)");
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
 
     public static Command Create()
@@ -46,21 +48,41 @@ public static class TrainCommand
         {
             Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, Optimizer, Schedule,
             StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
-            Patience, NoKeepBest, Workers, CacheDir,
+            Patience, NoKeepBest, Workers, CacheDir, Resume, CheckpointDir,
         };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
             string data = parse.GetValue(Data)!;
             var options = ReadOptions(parse);
-            string outDir = parse.GetValue(Out) ?? DefaultOut(data, options.Model);
+            string? resume = parse.GetValue(Resume) is { } r ? Checkpoint.Resolve(r) : null;
+            if (resume is not null)
+            {
+                // The checkpoint's options win: a resumed run must repeat the interrupted one exactly.
+                var saved = Checkpoint.ReadState(resume).Options
+                            ?? throw new CliException($"checkpoint '{resume}' records no training options", Shell.RuntimeError);
+                options = saved with { Workers = options.Workers, CacheDir = options.CacheDir };
+            }
+            string outDir = parse.GetValue(Out)
+                            ?? (resume is not null ? ResumeOut(parse.GetValue(Resume)!, resume) : DefaultOut(data, options.Model));
+            string? checkpointDir = parse.GetValue(CheckpointDir) switch
+            {
+                "none" or "off" => null,
+                null => Checkpoint.DefaultDirectory(outDir),
+                var d => Path.GetFullPath(d),
+            };
+            if (resume is not null && checkpointDir is null)
+                throw new CliException("--resume needs checkpoints on (drop --checkpoint-dir none)", Shell.UsageError);
             var dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
             output.Line($"[bold]{Markup.Escape(options.Model)}[/] on [bold]{Markup.Escape(data)}[/]: {dataset.Classes.Count} classes " +
                         $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +
                         $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}");
             if (dataset.Skipped.Count > 0) output.Warn($"{dataset.Skipped.Count} file(s) skipped while scanning (see model.json)");
             var reporter = new ConsoleReporter(output);
-            using var result = reporter.Run(() => new TransferTrainer(reporter).Train(dataset, options));
+            var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume);
+            using var result = reporter.Run(() => new TransferTrainer(reporter).Train(dataset, options, checkpoint));
             ModelBundle.Save(outDir, result.Model, result.Manifest);
+            // The bundle is the finished product; the checkpoint only served to survive an interruption.
+            if (checkpointDir is not null && Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
             MetricsView.Write(output, result.Metrics);
             int skippedCount = result.Manifest.Dataset?.SkippedCount ?? 0;
             output.Line($"val accuracy [bold green]{result.Metrics.Accuracy:P1}[/], {result.Manifest.TrainSeconds:F1}s" +
@@ -85,6 +107,12 @@ public static class TrainCommand
 
     private static string DefaultOut(string data, string model) =>
         $"{new DirectoryInfo(Path.GetFullPath(data)).Name}-{model}";
+
+    /// <summary>The bundle a resumed run writes: the path given to --resume, or the checkpoint's bundle sibling.</summary>
+    private static string ResumeOut(string given, string checkpointDir) =>
+        checkpointDir.EndsWith(".checkpoint", StringComparison.Ordinal) && Path.GetFullPath(given.TrimEnd(Path.DirectorySeparatorChar)) == checkpointDir
+            ? checkpointDir[..^".checkpoint".Length]
+            : Path.GetFullPath(given);
 
     internal static TrainOptions ReadOptions(ParseResult parse) => new()
     {

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Headstart.Models;
 using static TorchSharp.torch;
 
@@ -118,8 +119,24 @@ public sealed class ProgressCallback(IProgressSink sink) : Callback
 }
 
 /// <summary>Keeps a copy of the trainable weights at the best monitored value and restores them after fitting.</summary>
-public sealed class SaveBestCallback(string monitor = "val_accuracy") : Callback
+public sealed class SaveBestCallback(string monitor = "val_accuracy") : Callback, ICheckpointState
 {
+    public string StateKey => "save_best";
+
+    public JsonElement SaveState(IDictionary<string, Tensor> tensors)
+    {
+        foreach (var (k, t) in best ?? []) tensors[$"{StateKey}/{k}"] = t.clone();
+        return JsonSerializer.SerializeToElement(new BestState(BestValue, BestEpoch, 0));
+    }
+
+    public void LoadState(JsonElement state, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        var s = state.Deserialize<BestState>()!;
+        (BestValue, BestEpoch) = (s.Value, s.Epoch);
+        Dispose();
+        best = BestState.Weights(StateKey, tensors);
+    }
+
     private Dictionary<string, Tensor>? best;
     public double? BestValue { get; private set; }
     public int BestEpoch { get; private set; }
@@ -156,8 +173,24 @@ public sealed class SaveBestCallback(string monitor = "val_accuracy") : Callback
 /// <summary>Stops when the monitored value has not improved by <paramref name="minDelta"/> for
 /// <paramref name="patience"/> epochs; optionally restores the best weights.</summary>
 public sealed class EarlyStoppingCallback(int patience = 3, double minDelta = 0.0, string monitor = "val_loss",
-    bool restoreBest = true) : Callback
+    bool restoreBest = true) : Callback, ICheckpointState
 {
+    public string StateKey => "early_stopping";
+
+    public JsonElement SaveState(IDictionary<string, Tensor> tensors)
+    {
+        foreach (var (k, t) in bestWeights ?? []) tensors[$"{StateKey}/{k}"] = t.clone();
+        return JsonSerializer.SerializeToElement(new BestState(best, 0, wait));
+    }
+
+    public void LoadState(JsonElement state, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        var s = state.Deserialize<BestState>()!;
+        (best, wait) = (s.Value, s.Wait);
+        Release();
+        bestWeights = BestState.Weights(StateKey, tensors);
+    }
+
     private double? best;
     private int wait;
     private Dictionary<string, Tensor>? bestWeights;
@@ -204,4 +237,17 @@ public sealed class GradientClipCallback(double maxNorm) : Callback
 {
     public override void AfterBackward(Learner l) =>
         TorchSharp.torch.nn.utils.clip_grad_norm_(l.Model.parameters().Where(p => p.requires_grad), maxNorm);
+}
+
+/// <summary>Checkpointed state of the best-value callbacks.</summary>
+internal sealed record BestState(double? Value, int Epoch, int Wait)
+{
+    /// <summary>The weights saved under "key/" in a checkpoint, or null when none were.</summary>
+    public static Dictionary<string, Tensor>? Weights(string key, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        string prefix = key + "/";
+        var d = tensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value.clone(), StringComparer.Ordinal);
+        return d.Count == 0 ? null : d;
+    }
 }

@@ -84,6 +84,15 @@ public sealed class Learner : IDisposable
     public void AddCallback(Callback cb) => callbacks.Add(cb);
     public void RemoveCallback(Callback cb) => callbacks.Remove(cb);
     public void RequestStop() => stopRequested = true;
+    public bool StopRequested => stopRequested;
+
+    /// <summary>Moves the loop to the start of <paramref name="epoch"/> (from BeforeFit): the schedule sees the same
+    /// global iteration as an uninterrupted fit.</summary>
+    public void SkipTo(int epoch)
+    {
+        Epoch = epoch;
+        Iteration = (long)epoch * Train.BatchesPerEpoch;
+    }
 
     /// <summary>Freezes everything but the classifier section (the last layer group).</summary>
     public void Freeze() => FreezeTo(Spec.LayerGroups.Count - 1);
@@ -120,11 +129,12 @@ public sealed class Learner : IDisposable
         if (Optimizer is null || startEpoch == 0) BuildOptimizer(lr);
         TotalEpochs = epochs;
         TotalIterations = (long)epochs * Train.BatchesPerEpoch;
-        Iteration = (long)startEpoch * Train.BatchesPerEpoch;
         stopRequested = false;
+        SkipTo(startEpoch);
         var forward = Train.IsFeatures ? (Func<Tensor, Tensor>)Model.ForwardClassifier : Model.forward;
+        // BeforeFit may move the start (a checkpoint callback resuming an interrupted fit calls SkipTo).
         Raise(c => c.BeforeFit(this));
-        for (Epoch = startEpoch; Epoch < epochs && !stopRequested; Epoch++)
+        for (; Epoch < epochs && !stopRequested; Epoch++)
         {
             Raise(c => c.BeforeEpoch(this));
             Training = true;

@@ -24,6 +24,9 @@ public sealed class TrainResult(ImageClassifier model, ModelSpec spec, BundleMan
     public void Dispose() => Model.Dispose();
 }
 
+/// <summary>Checkpointing of a training run: where to write one every epoch, and optionally one to resume from.</summary>
+public sealed record CheckpointOptions(string Directory, string? ResumeFrom = null);
+
 /// <summary>
 /// The transfer-learning recipe end to end: build the pretrained backbone, freeze it, re-head to N classes, train
 /// (on cached features when the backbone is frozen), evaluate on the validation split.
@@ -32,7 +35,13 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
 {
     private readonly List<SkippedFile> skipped = [];
 
-    public TrainResult Train(ImageDataset data, TrainOptions o, CancellationToken ct = default)
+    /// <summary>
+    /// Trains on <paramref name="data"/>. With <paramref name="checkpoint"/>, a checkpoint is written after every epoch
+    /// and, when <see cref="CheckpointOptions.ResumeFrom"/> is set, the run continues from it to the same final weights
+    /// as an uninterrupted run (the options must equal the checkpoint's, <see cref="TrainOptions.Workers"/> and
+    /// <see cref="TrainOptions.CacheDir"/> aside).
+    /// </summary>
+    public TrainResult Train(ImageDataset data, TrainOptions o, CheckpointOptions? checkpoint = null, CancellationToken ct = default)
     {
         var total = Stopwatch.StartNew();
         manual_seed(o.Seed);
@@ -59,6 +68,16 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
         if (best is not null) callbacks.Add(best);
         if (o.EarlyStoppingPatience is int pat) callbacks.Add(new EarlyStoppingCallback(pat, monitor: "val_loss"));
         if (o.ClipGradNorm is double clip) callbacks.Add(new GradientClipCallback(clip));
+        if (checkpoint is not null)
+        {
+            var cp = new CheckpointCallback(checkpoint.Directory, o, checkpoint.ResumeFrom);
+            if (cp.Pending is { } resumed)
+            {
+                CheckSameOptions(o, resumed.Options, checkpoint.ResumeFrom!);
+                reporter?.Info($"resuming from {checkpoint.ResumeFrom}: phase {resumed.Phase}, {resumed.Epoch} of {resumed.Epochs} epoch(s) done");
+            }
+            callbacks.Add(cp);
+        }
         var optimizer = new OptimizerOptions
         {
             Kind = o.Optimizer, Momentum = o.Momentum, Nesterov = o.Nesterov, WeightDecay = o.WeightDecay,
@@ -116,6 +135,17 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
             TrainSeconds = total.Elapsed.TotalSeconds,
         };
         return new TrainResult(model, spec, manifest, predictions);
+    }
+
+    private static void CheckSameOptions(TrainOptions o, TrainOptions? saved, string dir)
+    {
+        if (saved is null) throw new HeadstartException($"checkpoint '{dir}' records no training options; it cannot be resumed");
+        var a = JsonSerializer.SerializeToElement(o with { Workers = 0, CacheDir = null }, BundleManifest.JsonOptions);
+        var b = JsonSerializer.SerializeToElement(saved with { Workers = 0, CacheDir = null }, BundleManifest.JsonOptions);
+        var diffs = a.EnumerateObject().Where(p => !b.TryGetProperty(p.Name, out var v) || v.GetRawText() != p.Value.GetRawText())
+            .Select(p => $"{p.Name}: {(b.TryGetProperty(p.Name, out var v) ? v.GetRawText() : "unset")} in the checkpoint, {p.Value.GetRawText()} now").ToList();
+        if (diffs.Count > 0)
+            throw new HeadstartException($"the training options differ from checkpoint '{dir}' ({string.Join("; ", diffs)}); resume with the same options");
     }
 
     /// <summary>Parses --freeze: "features" = all but the head, "none" = 0, or N.</summary>

@@ -40,12 +40,13 @@ public class CheckpointTests
 
     /// <summary>Runs <paramref name="fit"/> on a fresh model, as a fresh process would (same seed, same init).</summary>
     private static Dictionary<string, Tensor> Run(Func<IBatchSource> train, Func<IBatchSource> valid, Action<Learner> fit,
-        OptimizerOptions opt, params Callback[] extra)
+        OptimizerOptions opt, bool earlyStopping, params Callback[] extra)
     {
+        Callback[] stateful = earlyStopping ? [new SaveBestCallback("val_loss"), new EarlyStoppingCallback(patience: 10)] : [new SaveBestCallback("val_loss")];
         manual_seed(5);
         using var model = Spec.Create(3);
         using var learner = new Learner(model, Spec, train(), valid(), opt,
-            [new SaveBestCallback("val_loss"), new EarlyStoppingCallback(patience: 10), .. extra], seed: 9);
+            [.. stateful, .. extra], seed: 9);
         fit(learner);
         return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
     }
@@ -61,14 +62,14 @@ public class CheckpointTests
     }
 
     private static void ResumeMatches(Func<IBatchSource> train, Func<IBatchSource> valid, Action<Learner> fit, OptimizerOptions opt,
-        KillAt kill)
+        KillAt kill, bool earlyStopping)
     {
         using var dir = new TempDir();
         string reference = Path.Combine(dir.Path, "ref.checkpoint"), interrupted = Path.Combine(dir.Path, "run.checkpoint");
-        var expected = Run(train, valid, fit, opt, new CheckpointCallback(reference));
-        Assert.Throws<Interrupted>(() => Run(train, valid, fit, opt, new CheckpointCallback(interrupted), kill));
+        var expected = Run(train, valid, fit, opt, earlyStopping, new CheckpointCallback(reference));
+        Assert.Throws<Interrupted>(() => Run(train, valid, fit, opt, earlyStopping, new CheckpointCallback(interrupted), kill));
         var before = Checkpoint.ReadState(interrupted);
-        var resumed = Run(train, valid, fit, opt, new CheckpointCallback(interrupted, resumeFrom: interrupted));
+        var resumed = Run(train, valid, fit, opt, earlyStopping, new CheckpointCallback(interrupted, resumeFrom: interrupted));
         AssertSameWeights(expected, resumed);
         Assert.True(Checkpoint.ReadState(interrupted).Epoch > before.Epoch || Checkpoint.ReadState(interrupted).Phase > before.Phase);
         Assert.Equal(Checkpoint.ReadState(reference).History.Select(h => h.TrainLoss), Checkpoint.ReadState(interrupted).History.Select(h => h.TrainLoss));
@@ -82,12 +83,12 @@ public class CheckpointTests
         ResumeMatches(() => new TensorBatchSource(x, y, 32, 9), () => new TensorBatchSource(vx, vy, 64, 9),
             l => { l.Freeze(); l.Fit(4, 0.05, new StepSchedule(2, 0.5)); },
             new OptimizerOptions { Kind = OptimizerKind.Sgd, Momentum = 0.9, Nesterov = true, WeightDecay = 1e-4 },
-            new KillAt(phase: 0, epoch: 2, batch: 3));
+            new KillAt(phase: 0, epoch: 2, batch: 3), earlyStopping: true);
     }
 
     [Theory]
-    [InlineData(0)] // killed during the frozen-head phase
-    [InlineData(1)] // killed after unfreezing
+    [InlineData(0)] // killed in the second frozen-head epoch: phase 0 restored
+    [InlineData(1)] // killed in the second unfrozen epoch: phase 0 skipped, phase 1 restored
     public void FineTuneResumesToSameWeightsInEitherPhase(int phase)
     {
         // Small images through the whole network (the on-the-fly path); adaptive pooling accepts 32x32.
@@ -99,6 +100,6 @@ public class CheckpointTests
         ResumeMatches(() => new TensorBatchSource(x, y, 8, 9, isFeatures: false), () => new TensorBatchSource(vx, vy, 9, 9, isFeatures: false),
             l => FineTune.Run(l, freezeEpochs: 2, epochs: 2, lr: 1e-3),
             new OptimizerOptions { Kind = OptimizerKind.AdamW, WeightDecay = 0.01 },
-            new KillAt(phase, epoch: 1, batch: 1));
+            new KillAt(phase, epoch: 1, batch: 1), earlyStopping: false);
     }
 }

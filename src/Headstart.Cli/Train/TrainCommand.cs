@@ -100,6 +100,7 @@ public static class TrainCommand
                 skipped = skippedCount,
                 train_seconds = result.Manifest.TrainSeconds,
                 epochs = result.Manifest.History?.Count ?? 0,
+                resumed_from = resume,
             });
         }));
         return cmd;

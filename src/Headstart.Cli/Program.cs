@@ -9,6 +9,7 @@ root.Subcommands.Add(Headstart.Cli.Doctor.DoctorCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Weights.WeightsCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Check.CheckCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Train.TrainCommand.Create());
+root.Subcommands.Add(Headstart.Cli.LrFind.LrFindCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Evaluate.EvaluateCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Predict.PredictCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Demo.DemoCommand.Create());

@@ -86,6 +86,28 @@ public sealed class Learner : IDisposable
     public void RequestStop() => stopRequested = true;
     public bool StopRequested => stopRequested;
 
+    /// <summary>When true, <see cref="RequestStop"/> ends the epoch after the current batch (the LR finder's divergence
+    /// stop) rather than after the epoch.</summary>
+    public bool StopWithinEpoch { get; set; }
+
+    /// <summary>Takes the optimizer (with its state and base LRs) out of the learner so a temporary fit, such as the LR
+    /// finder's, builds its own without disposing it; <see cref="ReattachOptimizer"/> puts it back.</summary>
+    internal (optim.Optimizer? Optimizer, List<(ParamGroup Group, double BaseLr)> Groups) DetachOptimizer()
+    {
+        var detached = (Optimizer, groups.ToList());
+        Optimizer = null;
+        groups.Clear();
+        return detached;
+    }
+
+    internal void ReattachOptimizer((optim.Optimizer? Optimizer, List<(ParamGroup Group, double BaseLr)> Groups) detached)
+    {
+        Optimizer?.Dispose();
+        Optimizer = detached.Optimizer;
+        groups.Clear();
+        groups.AddRange(detached.Groups);
+    }
+
     /// <summary>Moves the loop to the start of <paramref name="epoch"/> (from BeforeFit): the schedule sees the same
     /// global iteration as an uninterrupted fit.</summary>
     public void SkipTo(int epoch)
@@ -155,6 +177,7 @@ public sealed class Learner : IDisposable
                 Raise(c => c.AfterBatch(this));
                 Iteration++;
                 Predictions = Targets = Loss = null;
+                if (stopRequested && StopWithinEpoch) break;
             }
             Raise(c => c.AfterTrain(this));
             Training = false;
@@ -230,7 +253,7 @@ public sealed class Learner : IDisposable
         for (int i = 0; i < groupIds.Count; i++)
         {
             // Geometric spread: the earliest trainable group gets Min, the last (head) Max.
-            double groupLr = groupIds.Count == 1 ? lr.Max : lr.Min * Math.Pow(lr.Max / lr.Min, i / (double)(groupIds.Count - 1));
+            double groupLr = groupIds.Count == 1 || lr.Min == lr.Max ? lr.Max : lr.Min * Math.Pow(lr.Max / lr.Min, i / (double)(groupIds.Count - 1));
             var ps = trainable.Where(t => t.Group == groupIds[i]).Select(t => t.Param).ToList();
             // No weight decay on biases and normalisation weights (all 1-d parameters).
             foreach (var (subset, wd) in new[] { (ps.Where(p => p.dim() > 1).ToList(), o.WeightDecay), (ps.Where(p => p.dim() <= 1).ToList(), 0.0) })

@@ -45,11 +45,11 @@ public sealed class DenseNet : ImageClassifier
         classifier = Linear(channels, numClasses);
         FeatureDim = (int)channels;
 
-        // torchvision: kaiming_normal_ (fan_in, gain sqrt 2) for convs, BN 1/0, Linear bias 0 (weight keeps the default).
-        foreach (var (_, m) in features.named_modules())
+        // torchvision (after registration, so named_modules() sees the tree): kaiming_normal_ (fan_in, gain sqrt 2) for convs, BN 1/0, Linear bias 0 (weight keeps the default).
+        RegisterComponents();
+        foreach (var (_, m) in named_modules())
             if (m is Conv2d c) init.kaiming_normal_(c.weight);
         init.zeros_(classifier.bias!);
-        RegisterComponents();
     }
 
     public override int NumClasses => numClasses;

@@ -62,8 +62,8 @@ public sealed class EfficientNet : ImageClassifier
         avgpool = AdaptiveAvgPool2d(1);
         classifier = Sequential(Dropout(dropout, inplace: true), Linear(lastChannels, numClasses));
         FeatureDim = lastChannels;
-        InitWeights();
         RegisterComponents();
+        InitWeights();   // after registration: named_modules() only sees registered submodules
     }
 
     public override int NumClasses => numClasses;
@@ -143,32 +143,32 @@ internal sealed class MBConv : Module<Tensor, Tensor>
         if (useResidual) y = stochastic_depth.call(y).add_(input);   // identity in eval mode
         return y.MoveToOuterDisposeScope();
     }
-}
 
-/// <summary>torchvision.ops.SqueezeExcitation with SiLU: channel gates from a pooled 1x1-conv bottleneck.</summary>
-internal sealed class SqueezeExcitation : Module<Tensor, Tensor>
-{
-    private readonly AdaptiveAvgPool2d avgpool;
-    private readonly Conv2d fc1;
-    private readonly Conv2d fc2;
-    private readonly SiLU activation;
-    private readonly Sigmoid scale_activation;
-
-    public SqueezeExcitation(long channels, long squeezeChannels) : base(nameof(SqueezeExcitation))
+    /// <summary>torchvision.ops.SqueezeExcitation with SiLU: channel gates from a pooled 1x1-conv bottleneck.</summary>
+    private sealed class SqueezeExcitation : Module<Tensor, Tensor>
     {
-        avgpool = AdaptiveAvgPool2d(1);
-        fc1 = Conv2d(channels, squeezeChannels, kernel_size: 1);
-        fc2 = Conv2d(squeezeChannels, channels, kernel_size: 1);
-        activation = SiLU(inplace: true);
-        scale_activation = Sigmoid();
-        RegisterComponents();
-    }
+        private readonly AdaptiveAvgPool2d avgpool;
+        private readonly Conv2d fc1;
+        private readonly Conv2d fc2;
+        private readonly SiLU activation;
+        private readonly Sigmoid scale_activation;
 
-    public override Tensor forward(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        var scale = scale_activation.call(fc2.call(activation.call(fc1.call(avgpool.call(input)))));  // (B, C, 1, 1)
-        return (scale * input).MoveToOuterDisposeScope();
+        public SqueezeExcitation(long channels, long squeezeChannels) : base(nameof(SqueezeExcitation))
+        {
+            avgpool = AdaptiveAvgPool2d(1);
+            fc1 = Conv2d(channels, squeezeChannels, kernel_size: 1);
+            fc2 = Conv2d(squeezeChannels, channels, kernel_size: 1);
+            activation = SiLU(inplace: true);
+            scale_activation = Sigmoid();
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor input)
+        {
+            using var scope = NewDisposeScope();
+            var scale = scale_activation.call(fc2.call(activation.call(fc1.call(avgpool.call(input)))));  // (B, C, 1, 1)
+            return (scale * input).MoveToOuterDisposeScope();
+        }
     }
 }
 

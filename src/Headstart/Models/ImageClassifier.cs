@@ -24,6 +24,26 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// <summary>The classifier section: features from <see cref="ForwardFeatures"/> to logits (B, NumClasses).</summary>
     public abstract Tensor ForwardClassifier(Tensor features);
 
+    /// <summary>
+    /// The state_dict in PyTorch's order: each module's own parameters, then its own persistent buffers, then its
+    /// children depth-first (TorchSharp's default lists every parameter of the tree before any buffer). Weight files
+    /// written from this model therefore list keys exactly as torchvision's do.
+    /// </summary>
+    public override Dictionary<string, Tensor> state_dict(Dictionary<string, Tensor>? destination = null, string? prefix = null)
+    {
+        destination ??= new Dictionary<string, Tensor>();
+        AddInTorchOrder(this, prefix, destination);
+        return destination;
+    }
+
+    private static void AddInTorchOrder(nn.Module module, string? prefix, Dictionary<string, Tensor> destination)
+    {
+        string Key(string name) => string.IsNullOrEmpty(prefix) ? name : $"{prefix}.{name}";
+        foreach (var (name, p) in module.named_parameters(recurse: false)) destination.TryAdd(Key(name), p);
+        foreach (var (name, b) in module.named_buffers(recurse: false, include_nonpersistent: false)) destination.TryAdd(Key(name), b);
+        foreach (var (name, child) in module.named_children()) AddInTorchOrder(child, Key(name), destination);
+    }
+
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();

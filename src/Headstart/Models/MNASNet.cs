@@ -39,8 +39,8 @@ public sealed class MNASNet : ImageClassifier
             Stack(d[6], d[7], 3, 1, 6, 1),
             Conv2d(d[7], 1280, 1, bias: false), Bn(1280), ReLU(inplace: true));
         classifier = Sequential(Dropout(dropout, inplace: true), Linear(1280, numClasses));
-        InitWeights();
         RegisterComponents();
+        InitWeights();   // after registration: named_modules() only sees registered submodules
     }
 
     public override int NumClasses => numClasses;

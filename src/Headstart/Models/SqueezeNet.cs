@@ -38,12 +38,12 @@ public sealed class SqueezeNet : ImageClassifier
         var finalConv = Conv2d(512, numClasses, kernel_size: 1);
         classifier = Sequential(Dropout(dropout), finalConv, ReLU(inplace: true), AdaptiveAvgPool2d(1));
 
+        RegisterComponents();
+
         // torchvision: kaiming_uniform_ (defaults) for every conv but the final one, which is N(0, 0.01); biases 0.
-        foreach (var (_, m) in features.named_modules())
+        foreach (var (_, m) in named_modules())
             if (m is Conv2d c) { init.kaiming_uniform_(c.weight); init.zeros_(c.bias!); }
         init.normal_(finalConv.weight, 0.0, 0.01);
-        init.zeros_(finalConv.bias!);
-        RegisterComponents();
     }
 
     public override int NumClasses => numClasses;

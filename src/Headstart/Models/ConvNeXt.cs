@@ -160,11 +160,11 @@ internal static class ConvNeXtFamily
         ClassifierPrefix = "classifier",
         HeadPrefix = "classifier.2",
         // features: 0 stem, 1/3/5/7 stages, 2/4/6 downsampling layers (grouped with the stage they feed).
-        LayerGroups = TorchvisionHub.Groups(["features.0"],
+        LayerGroups = LayerGroupSets.StemStagesHead(["features.0"],
             [("stage1", ["features.1"]), ("stage2", ["features.2", "features.3"]),
              ("stage3", ["features.4", "features.5"]), ("stage4", ["features.6", "features.7"])],
             "classifier"),
         Preprocessing = new Preprocessing { InputSize = 224, ResizeSize = resize },
-        WeightSources = [TorchvisionHub.Source("IMAGENET1K_V1", file, WeightFormat.PthZip)],
+        WeightSources = [TorchvisionHub.Source(file, WeightFormat.PthZip)],
     };
 }

@@ -172,6 +172,6 @@ internal static class DenseNetFamily
             new("head", ["classifier"]),
         ],
         // LuaTorch ports saved by PyTorch 0.x: legacy container, old "norm.1" key names, no num_batches_tracked.
-        WeightSources = [TorchvisionHub.Source("IMAGENET1K_V1", file, WeightFormat.PthLegacy)],
+        WeightSources = [TorchvisionHub.Source(file, WeightFormat.PthLegacy)],
     };
 }

@@ -180,7 +180,7 @@ internal static class EfficientNetFamily
         yield return Spec(0, 1.0, 1.0, 0.2, 224, 256, V1("efficientnet_b0_rwightman-3dd342df.pth"));
         // B1's default torchvision weights are V2 (240 crop from 255, bilinear); V1 was trained at 240 from 256, bicubic.
         yield return Spec(1, 1.0, 1.1, 0.2, 240, 255,
-            TorchvisionHub.Source("IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", WeightFormat.PthZip),
+            TorchvisionHub.Source("efficientnet_b1-c27df63c.pth", WeightFormat.PthZip, "IMAGENET1K_V2"),
             V1("efficientnet_b1_rwightman-533bc792.pth"));
         yield return Spec(2, 1.1, 1.2, 0.3, 288, 288, V1("efficientnet_b2_rwightman-bcdf34b7.pth"));
         yield return Spec(3, 1.2, 1.4, 0.3, 300, 320, V1("efficientnet_b3_rwightman-cf984f9c.pth"));
@@ -190,7 +190,7 @@ internal static class EfficientNetFamily
         yield return Spec(7, 2.0, 3.1, 0.5, 600, 600, V1("efficientnet_b7_lukemelas-dcc49843.pth"));
     }
 
-    private static WeightSource V1(string file) => TorchvisionHub.Source("IMAGENET1K_V1", file, WeightFormat.PthZip);
+    private static WeightSource V1(string file) => TorchvisionHub.Source(file, WeightFormat.PthZip);
 
     private static ModelSpec Spec(int b, double width, double depth, double dropout, int crop, int resize,
         params WeightSource[] sources)
@@ -206,7 +206,7 @@ internal static class EfficientNetFamily
             Factory = n => new EfficientNet(name, width, depth, dropout, n, tf ? 1e-3 : 1e-5, tf ? 0.01 : 0.1),
             ClassifierPrefix = "classifier",
             HeadPrefix = "classifier.1",
-            LayerGroups = TorchvisionHub.Groups(["features.0"],
+            LayerGroups = LayerGroupSets.StemStagesHead(["features.0"],
                 Enumerable.Range(1, 7).Select(i => ($"stage{i}", new[] { $"features.{i}" })).Append(("top", ["features.8"])),
                 "classifier"),
             Preprocessing = new Preprocessing { InputSize = crop, ResizeSize = resize },

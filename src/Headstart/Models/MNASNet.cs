@@ -138,12 +138,12 @@ internal static class MNASNetFamily
         ClassifierPrefix = "classifier",
         HeadPrefix = "classifier.1",
         // layers: 0-7 stem, 8-13 the six inverted-residual stacks, 14-16 the 1280-channel 1x1 conv.
-        LayerGroups = TorchvisionHub.Groups(
+        LayerGroups = LayerGroupSets.StemStagesHead(
             ["layers.0", "layers.1", "layers.3", "layers.4", "layers.6", "layers.7"],
             [("stage1", ["layers.8", "layers.9"]), ("stage2", ["layers.10", "layers.11"]),
              ("stage3", ["layers.12", "layers.13", "layers.14", "layers.15"])],
             "classifier"),
         Preprocessing = new Preprocessing { InputSize = 224, ResizeSize = resize },
-        WeightSources = [TorchvisionHub.Source("IMAGENET1K_V1", file, format)],
+        WeightSources = [TorchvisionHub.Source(file, format)],
     };
 }

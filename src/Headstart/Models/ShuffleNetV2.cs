@@ -133,10 +133,10 @@ internal static class ShuffleNetV2Family
             Factory = n => new ShuffleNetV2(name, [4, 8, 4], channels, n),
             ClassifierPrefix = "fc",
             HeadPrefix = "fc",
-            LayerGroups = TorchvisionHub.Groups(["conv1"],
+            LayerGroups = LayerGroupSets.StemStagesHead(["conv1"],
                 [("stage2", ["stage2"]), ("stage3", ["stage3"]), ("stage4", ["stage4", "conv5"])], "fc"),
             Preprocessing = new Preprocessing { InputSize = 224, ResizeSize = resize },
-            WeightSources = [TorchvisionHub.Source("IMAGENET1K_V1", file, format)],
+            WeightSources = [TorchvisionHub.Source(file, format)],
         };
     }
 }

@@ -116,8 +116,8 @@ internal static class SqueezeNetFamily
         Factory = n => new SqueezeNet(name, version, n),
         ClassifierPrefix = "classifier",
         HeadPrefix = "classifier.1",
-        LayerGroups = TorchvisionHub.Groups(["features.0"], stages, "classifier"),
+        LayerGroups = LayerGroupSets.StemStagesHead(["features.0"], stages, "classifier"),
         // Published in 2017, before PyTorch 1.6's zip container.
-        WeightSources = [TorchvisionHub.Source("IMAGENET1K_V1", file, WeightFormat.PthLegacy)],
+        WeightSources = [TorchvisionHub.Source(file, WeightFormat.PthLegacy)],
     };
 }

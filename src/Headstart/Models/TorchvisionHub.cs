@@ -1,24 +1,14 @@
 namespace Headstart.Models;
 
-/// <summary>Weight sources on download.pytorch.org, as torchvision 0.14.1 names them.</summary>
+/// <summary>torchvision's weight store: https://download.pytorch.org/models/.</summary>
 internal static class TorchvisionHub
 {
     public const string BaseUrl = "https://download.pytorch.org/models/";
 
     /// <summary>
-    /// A torchvision weight file. torch.hub names files "name-HASH.pth", HASH being the leading hex digits of the file's
-    /// SHA-256 (8 for recent files, 10 for older ones such as "mnasnet0.5_top1_67.823-3ffadce67e.pth").
+    /// An IMAGENET1K_V1 source for a torchvision file; its name ends in the first 8 hex digits of its SHA-256
+    /// (e.g. "alexnet-owt-7be5be79.pth" → "7be5be79").
     /// </summary>
-    public static WeightSource Source(string id, string file, WeightFormat format) =>
-        new(id, format, file, BaseUrl + file, HashPrefix(file));
-
-    internal static string HashPrefix(string file)
-    {
-        var stem = Path.GetFileNameWithoutExtension(file);
-        return stem[(stem.LastIndexOf('-') + 1)..];
-    }
-
-    /// <summary>Stem, stages and head as <see cref="LayerGroup"/>s; the head (last) group is the classifier section.</summary>
-    public static LayerGroup[] Groups(string[] stem, IEnumerable<(string Name, string[] Prefixes)> stages, string head) =>
-        [new("stem", stem), .. stages.Select(s => new LayerGroup(s.Name, s.Prefixes)), new("head", [head])];
+    public static WeightSource Source(string fileName, WeightFormat format, string id = "IMAGENET1K_V1") =>
+        new(id, format, fileName, BaseUrl + fileName, Path.GetFileNameWithoutExtension(fileName).Split('-')[^1]);
 }

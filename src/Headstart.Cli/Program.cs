@@ -5,6 +5,13 @@ using Headstart.Cli.Common;
 var root = new RootCommand("headstart: transfer learning on images, on TorchSharp");
 root.Options.Add(Shell.Json);
 root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Doctor.DoctorCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Weights.WeightsCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Check.CheckCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Train.TrainCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Evaluate.EvaluateCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Predict.PredictCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Demo.DemoCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -11,6 +11,11 @@ public static class ModelRegistry
         var all = new[]
         {
             ResNetFamily.Specs(),
+            AlexNetFamily.Specs(),
+            VggFamily.Specs(),
+            MobileNetFamily.Specs(),
+            GoogLeNetFamily.Specs(),
+            InceptionFamily.Specs(),
             SqueezeNetFamily.Specs(),
             DenseNetFamily.Specs(),
             EfficientNetFamily.Specs(),

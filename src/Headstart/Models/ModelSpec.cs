@@ -61,6 +61,11 @@ public sealed record ModelSpec
     public required IReadOnlyList<LayerGroup> LayerGroups { get; init; }
     public Preprocessing Preprocessing { get; init; } = Preprocessing.ImageNet;
     public IReadOnlyList<WeightSource> WeightSources { get; init; } = [];
+    /// <summary>
+    /// State-dict prefixes that published weight files hold but the model deliberately lacks, skipped when loading:
+    /// the training-only auxiliary classifiers of googlenet ("aux1", "aux2") and inception_v3 ("AuxLogits").
+    /// </summary>
+    public IReadOnlyList<string> IgnoredWeightPrefixes { get; init; } = [];
     /// <summary>False when pretrained weights never include the head (e.g. resnet18-cntk ships pool5 features only).</summary>
     public bool PretrainedHasHead { get; init; } = true;
 

@@ -49,8 +49,8 @@ public sealed class ResNet : ImageClassifier
         avgpool = AdaptiveAvgPool2d(1);
         fc = Linear(512 * expansion, numClasses);
         FeatureDim = 512 * expansion;
-        InitWeights();
         RegisterComponents();
+        InitWeights();   // after registration: named_modules() only sees registered submodules
     }
 
     public override int NumClasses => numClasses;

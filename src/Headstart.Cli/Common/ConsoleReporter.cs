@@ -1,0 +1,92 @@
+using Headstart.Training;
+using Spectre.Console;
+
+namespace Headstart.Cli.Common;
+
+/// <summary>
+/// Renders training progress: a live Spectre.Console progress display (bars with ETA) on an interactive terminal,
+/// plain lines otherwise (CI logs, pipes, --json) so that logs stay readable.
+/// </summary>
+public sealed class ConsoleReporter : ITrainingReporter
+{
+    private readonly Output output;
+    private ProgressContext? ctx;
+    private ProgressTask? phase, epochTask;
+    private int epochBatches;
+
+    public ConsoleReporter(Output output) => this.output = output;
+
+    public bool Interactive => output.Console.Profile.Capabilities.Interactive && !output.IsJson;
+
+    /// <summary>Runs <paramref name="work"/> inside a live progress display when interactive.</summary>
+    public T Run<T>(Func<T> work)
+    {
+        if (!Interactive) return work();
+        return output.Console.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(c =>
+            {
+                ctx = c;
+                try { return work(); }
+                finally { ctx = null; }
+            });
+    }
+
+    public void Info(string message)
+    {
+        if (ctx is not null) ctx.AddTask($"[grey]{Markup.Escape(message)}[/]", autoStart: false, maxValue: 1).StopTask();
+        else output.Line($"[grey]{Markup.Escape(message)}[/]");
+    }
+
+    public void Warn(string message)
+    {
+        if (ctx is not null) ctx.AddTask($"[yellow]warning:[/] {Markup.Escape(message)}", autoStart: false, maxValue: 1).StopTask();
+        else output.Warn(message);
+    }
+
+    public void BeginPhase(string name, int total)
+    {
+        if (ctx is not null) phase = ctx.AddTask(Markup.Escape(name), maxValue: Math.Max(1, total));
+        else output.Line($"{Markup.Escape(name)}: {total} images...");
+    }
+
+    public void AdvancePhase(int n) => phase?.Increment(n);
+
+    public void EndPhase()
+    {
+        if (phase is not null) { phase.Value = phase.MaxValue; phase.StopTask(); phase = null; }
+    }
+
+    public void StartEpoch(int epoch, int epochs, int batches)
+    {
+        epochBatches = batches;
+        if (ctx is not null) epochTask = ctx.AddTask($"epoch {epoch}/{epochs}", maxValue: Math.Max(1, batches));
+    }
+
+    public void Advance(double loss)
+    {
+        if (epochTask is null) return;
+        epochTask.Increment(1);
+    }
+
+    public void EndEpoch(EpochRecord r)
+    {
+        string line = FormatEpoch(r);
+        if (epochTask is not null)
+        {
+            epochTask.Description = line;
+            epochTask.Value = epochTask.MaxValue;
+            epochTask.StopTask();
+            epochTask = null;
+        }
+        else output.Line(line);
+    }
+
+    public static string FormatEpoch(EpochRecord r) =>
+        $"epoch {r.Epoch,3}  loss {r.TrainLoss:F4}  train {r.TrainAccuracy:P1}" +
+        (r.ValAccuracy is double va ? $"  val_loss {r.ValLoss:F4}  [bold]val {va:P1}[/]" : "") +
+        $"  lr {r.LearningRate:g3}  {r.Seconds:F1}s";
+}

@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+using Headstart.Cli.Common;
+using Spectre.Console;
+
+namespace Headstart.Cli.Doctor;
+
+/// <summary>headstart doctor: is this machine ready? Every failed check names the command that fixes it.</summary>
+public static partial class DoctorCommand
+{
+    private sealed record Check(string Name, bool Ok, string Detail, string? Fix = null);
+
+    public const string RequiredGlibcxx = "GLIBCXX_3.4.32";
+
+    public static Command Create()
+    {
+        var cmd = new Command("doctor", "Check the runtime: .NET, libtorch, native libraries, GLIBCXX, CPU, embedded weights, demo data");
+        cmd.SetAction(parse => Shell.Run(parse, output =>
+        {
+            var checks = new List<Check>
+            {
+                new(".NET", true, $"{RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription} ({RuntimeInformation.ProcessArchitecture})"),
+                CheckGlibcxx(),
+                CheckTorch(),
+                CheckNative("SkiaSharp (image decoding)", () => { using var b = new SkiaSharp.SKBitmap(1, 1); return $"SkiaSharp {typeof(SkiaSharp.SKBitmap).Assembly.GetName().Version}"; }),
+                CheckNative("ONNX Runtime", () => $"Microsoft.ML.OnnxRuntime {typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version}, providers: {string.Join(",", Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetAvailableProviders())}"),
+                new("CPU", true, CpuSummary()),
+                CheckEmbeddedWeights(),
+                CheckDemoData(),
+            };
+            var table = new Table().AddColumns("check", "status", "detail");
+            foreach (var c in checks)
+                table.AddRow(Markup.Escape(c.Name), c.Ok ? "[green]ok[/]" : "[red]FAIL[/]",
+                    Markup.Escape(c.Detail) + (c.Fix is null || c.Ok ? "" : $"\n[yellow]fix:[/] {Markup.Escape(c.Fix)}"));
+            output.Console.Write(table);
+            bool allOk = checks.All(c => c.Ok);
+            output.Line(allOk ? "[green]all checks passed[/]" : "[red]some checks failed[/]: run the fix commands above");
+            return (allOk ? Shell.Ok : Shell.RuntimeError, new
+            {
+                ok = allOk,
+                checks = checks.Select(c => new { name = c.Name, ok = c.Ok, detail = c.Detail, fix = c.Fix }),
+            });
+        }));
+        return cmd;
+    }
+
+    private static Check CheckGlibcxx()
+    {
+        const string lib = "/lib/x86_64-linux-gnu/libstdc++.so.6";
+        if (!OperatingSystem.IsLinux()) return new("GLIBCXX", true, "not Linux: not applicable");
+        if (!File.Exists(lib)) return new("GLIBCXX", true, $"{lib} not found (non-Debian layout); the libtorch check below is decisive");
+        var versions = GlibcxxRegex().Matches(File.ReadAllText(lib, System.Text.Encoding.Latin1))
+            .Select(m => Version.Parse(m.Groups[1].Value)).Distinct().ToList();
+        var max = versions.Count == 0 ? null : versions.Max();
+        bool ok = versions.Contains(new Version(3, 4, 32)) || (max is not null && max >= new Version(3, 4, 32));
+        return new("GLIBCXX", ok, $"found up to GLIBCXX_{max}; libLibTorchSharp.so (TorchSharp 0.107) needs {RequiredGlibcxx}",
+            "sudo ./setup.sh   (installs libstdc++6 from Debian 13 'trixie', pinned at priority 100)");
+    }
+
+    private static Check CheckTorch()
+    {
+        try
+        {
+            TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU);
+            using var t = TorchSharp.torch.ones(2, 2).matmul(TorchSharp.torch.ones(2, 2));
+            return new("libtorch (TorchSharp)", t.sum().item<float>() == 8f,
+                $"TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}, libtorch {TorchSharp.torch.__version__}, {TorchSharp.torch.get_num_threads()} threads");
+        }
+        catch (Exception ex)
+        {
+            return new("libtorch (TorchSharp)", false, $"native libraries failed to load: {ex.GetBaseException().Message}",
+                "sudo ./setup.sh   (GLIBCXX fix + restore of TorchSharp-cpu)");
+        }
+    }
+
+    private static Check CheckNative(string name, Func<string> probe)
+    {
+        try { return new(name, true, probe()); }
+        catch (Exception ex) { return new(name, false, ex.GetBaseException().Message, "./setup.sh   (restores the native assets)"); }
+    }
+
+    private static string CpuSummary()
+    {
+        string model = "unknown", flags = "";
+        if (File.Exists("/proc/cpuinfo"))
+        {
+            foreach (var line in File.ReadLines("/proc/cpuinfo"))
+            {
+                if (line.StartsWith("model name", StringComparison.Ordinal) && model == "unknown") model = line.Split(':', 2)[1].Trim();
+                if (line.StartsWith("flags", StringComparison.Ordinal) && flags.Length == 0) flags = line.Split(':', 2)[1];
+            }
+        }
+        var set = flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+        var wanted = new[] { "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "amx_tile" }.Where(set.Contains);
+        return $"{model}; {Environment.ProcessorCount} logical cores; {string.Join(" ", wanted)}";
+    }
+
+    private static Check CheckEmbeddedWeights()
+    {
+        string dir = Path.Combine(AppContext.BaseDirectory, "weights");
+        string model = Path.Combine(dir, "ResNet18Onnx", "ResNet18.onnx");
+        string prep = Path.Combine(dir, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
+        bool ok = File.Exists(model) && File.Exists(prep);
+        return new("embedded weights (resnet18-cntk)", ok,
+            ok ? $"{model} ({new FileInfo(model).Length / 1e6:F1} MB)" : $"missing under {dir}",
+            "./setup.sh   (restores Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 and copies its .onnx files)");
+    }
+
+    private static Check CheckDemoData()
+    {
+        const string dir = "/usr/share/datasets/fashion-mnist";
+        bool ok = File.Exists(Path.Combine(dir, "train-images-idx3-ubyte.gz")) && File.Exists(Path.Combine(dir, "train-labels-idx1-ubyte.gz"));
+        return new("demo dataset (Fashion-MNIST)", ok, ok ? dir : $"{dir} not found",
+            "sudo apt-get install dataset-fashion-mnist   (or ./setup.sh)");
+    }
+
+    [GeneratedRegex(@"GLIBCXX_(\d+\.\d+(?:\.\d+)?)")]
+    private static partial Regex GlibcxxRegex();
+}

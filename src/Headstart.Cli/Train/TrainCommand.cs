@@ -1,0 +1,121 @@
+using System.CommandLine;
+using Headstart.Bundles;
+using Headstart.Cli.Common;
+using Headstart.Data;
+using Headstart.Models;
+using Headstart.Training;
+using Spectre.Console;
+
+namespace Headstart.Cli.Train;
+
+/// <summary>headstart train DATA: the transfer-learning recipe end to end, saved as a bundle.</summary>
+public static class TrainCommand
+{
+    private static readonly Argument<string> Data = new("data") { Description = "ImageFolder root: train/ + val/ with one subfolder per class, or class subfolders (split with --val-split)" };
+    private static readonly Option<string> Model = Opt.Of("--model", "Model name (see 'headstart models')", ModelRegistry.DefaultModel);
+    private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Pretrained weights file (.pth zip/legacy, .safetensors, .onnx) overriding the default source");
+    private static readonly Option<bool> NoPretrained = Opt.Flag("--no-pretrained", "Train from random initialisation (the scratch baseline)");
+    private static readonly Option<string?> Out = Opt.Maybe<string>("--out", "Bundle directory to write (default: ./<data-folder-name>-<model>)");
+    private static readonly Option<string> Strategy = Opt.Choice("--strategy", "frozen: cached features + head (fast); fine-tune: head, then unfreeze; full: train everything", "frozen", "frozen", "fine-tune", "full");
+    private static readonly Option<string> Freeze = Opt.Of("--freeze", "features (all but the classifier section), none, or N = freeze the first N layer groups", "features");
+    private static readonly Option<int> Epochs = Opt.Of("--epochs", "Training epochs (after the frozen epochs for fine-tune)", 25);
+    private static readonly Option<int> FreezeEpochs = Opt.Of("--freeze-epochs", "fine-tune: epochs with the backbone frozen first", 1);
+    private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
+    private static readonly Option<double?> Lr = Opt.Maybe<double?>("--lr", "Peak learning rate (default: 0.01 SGD, 0.001 AdamW)");
+    private static readonly Option<string> Optimizer = Opt.Choice("--optimizer", "Optimiser", "sgd", "sgd", "adamw");
+    private static readonly Option<string> Schedule = Opt.Choice("--schedule", "LR schedule: step (StepLR), cosine (with warm-up), one-cycle, constant", "step", "step", "cosine", "one-cycle", "constant");
+    private static readonly Option<int> StepSize = Opt.Of("--step-size", "StepLR: epochs between LR decays", 7);
+    private static readonly Option<double> Gamma = Opt.Of("--gamma", "StepLR: decay factor", 0.1);
+    private static readonly Option<double> WeightDecay = Opt.Of("--weight-decay", "Weight decay (not applied to biases and norm weights)", 0.0);
+    private static readonly Option<double> Momentum = Opt.Of("--momentum", "SGD momentum / Adam beta1", 0.9);
+    private static readonly Option<bool> Nesterov = Opt.Flag("--nesterov", "Nesterov momentum (SGD)");
+    private static readonly Option<double> LabelSmoothing = Opt.Of("--label-smoothing", "Label smoothing of the cross-entropy loss", 0.0);
+    private static readonly Option<double?> ClipGrad = Opt.Maybe<double?>("--clip-grad", "Clip the gradient norm to this value");
+    private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (training is deterministic for a seed on CPU)", 42);
+    private static readonly Option<string> Augment = Opt.Choice("--augment", "Augmentation: none, light (random resized crop + flip), standard (+ rotation, colour jitter)", "light", "none", "light", "standard");
+    private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: augmented views per training image in the feature cache", 4);
+    private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
+    private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
+    private static readonly Option<bool> NoKeepBest = Opt.Flag("--last", "Keep the last epoch's weights instead of the best validation epoch's");
+    private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
+    private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
+
+    public static Command Create()
+    {
+        var cmd = new Command("train", "Train a classifier on an image folder by transfer learning and save a bundle")
+        {
+            Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, Optimizer, Schedule,
+            StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
+            Patience, NoKeepBest, Workers, CacheDir,
+        };
+        cmd.SetAction(parse => Shell.Run(parse, output =>
+        {
+            string data = parse.GetValue(Data)!;
+            var options = ReadOptions(parse);
+            string outDir = parse.GetValue(Out) ?? DefaultOut(data, options.Model);
+            var dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
+            output.Line($"[bold]{Markup.Escape(options.Model)}[/] on [bold]{Markup.Escape(data)}[/]: {dataset.Classes.Count} classes " +
+                        $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +
+                        $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}");
+            if (dataset.Skipped.Count > 0) output.Warn($"{dataset.Skipped.Count} file(s) skipped while scanning (see model.json)");
+            var reporter = new ConsoleReporter(output);
+            using var result = reporter.Run(() => new TransferTrainer(reporter).Train(dataset, options));
+            ModelBundle.Save(outDir, result.Model, result.Manifest);
+            MetricsView.Write(output, result.Metrics);
+            int skippedCount = result.Manifest.Dataset?.SkippedCount ?? 0;
+            output.Line($"val accuracy [bold green]{result.Metrics.Accuracy:P1}[/], {result.Manifest.TrainSeconds:F1}s" +
+                        (skippedCount > 0 ? $", {skippedCount} file(s) skipped" : "") + $"; bundle saved to [bold]{Markup.Escape(Path.GetFullPath(outDir))}[/]");
+            output.Line($"predict with: headstart predict {Markup.Escape(outDir)} IMAGE...");
+            return (Shell.Ok, new
+            {
+                val_accuracy = result.Metrics.Accuracy,
+                macro_f1 = result.Metrics.MacroF1,
+                bundle = Path.GetFullPath(outDir),
+                model = options.Model,
+                classes = dataset.Classes,
+                train_count = dataset.Train.Count,
+                val_count = dataset.Val.Count,
+                skipped = skippedCount,
+                train_seconds = result.Manifest.TrainSeconds,
+                epochs = result.Manifest.History?.Count ?? 0,
+            });
+        }));
+        return cmd;
+    }
+
+    private static string DefaultOut(string data, string model) =>
+        $"{new DirectoryInfo(Path.GetFullPath(data)).Name}-{model}";
+
+    internal static TrainOptions ReadOptions(ParseResult parse) => new()
+    {
+        Model = parse.GetValue(Model)!,
+        WeightsPath = parse.GetValue(Weights),
+        Pretrained = !parse.GetValue(NoPretrained),
+        Strategy = parse.GetValue(Strategy) switch { "fine-tune" => Training.Strategy.FineTune, "full" => Training.Strategy.Full, _ => Training.Strategy.Frozen },
+        Freeze = parse.GetValue(Strategy) == "full" ? "none" : parse.GetValue(Freeze)!,
+        Epochs = Positive(parse.GetValue(Epochs), "--epochs"),
+        FreezeEpochs = parse.GetValue(FreezeEpochs),
+        BatchSize = Positive(parse.GetValue(BatchSize), "--batch-size"),
+        LearningRate = parse.GetValue(Lr),
+        Optimizer = parse.GetValue(Optimizer) == "adamw" ? OptimizerKind.AdamW : OptimizerKind.Sgd,
+        Schedule = parse.GetValue(Schedule) switch { "cosine" => ScheduleKind.Cosine, "one-cycle" => ScheduleKind.OneCycle, "constant" => ScheduleKind.Constant, _ => ScheduleKind.Step },
+        StepSize = Positive(parse.GetValue(StepSize), "--step-size"),
+        Gamma = parse.GetValue(Gamma),
+        WeightDecay = parse.GetValue(WeightDecay),
+        Momentum = parse.GetValue(Momentum),
+        Nesterov = parse.GetValue(Nesterov),
+        LabelSmoothing = parse.GetValue(LabelSmoothing),
+        ClipGradNorm = parse.GetValue(ClipGrad),
+        Seed = parse.GetValue(Seed),
+        Augment = parse.GetValue(Augment) switch { "none" => AugmentLevel.None, "standard" => AugmentLevel.Standard, _ => AugmentLevel.Light },
+        AugmentViews = parse.GetValue(AugmentViews),
+        KeepBest = !parse.GetValue(NoKeepBest),
+        EarlyStoppingPatience = parse.GetValue(Patience),
+        Workers = parse.GetValue(Workers),
+        CacheDir = parse.GetValue(CacheDir),
+        ValSplit = parse.GetValue(ValSplit),
+    };
+
+    private static int Positive(int v, string name) =>
+        v > 0 ? v : throw new CliException($"{name} must be positive, got {v}", Shell.UsageError);
+}

@@ -1,0 +1,60 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Headstart.Evaluation;
+using Headstart.Models;
+using Headstart.Training;
+
+namespace Headstart.Bundles;
+
+/// <summary>Dataset summary stored in a bundle.</summary>
+public sealed record DatasetSummary(
+    string Root,
+    string SplitKind,
+    int TrainCount,
+    int ValCount,
+    IReadOnlyDictionary<string, int> TrainPerClass,
+    IReadOnlyDictionary<string, int> ValPerClass,
+    int SkippedCount,
+    IReadOnlyList<SkippedEntry> Skipped);
+
+/// <summary>A file that was skipped, with the reason.</summary>
+public sealed record SkippedEntry(string Path, string Reason);
+
+/// <summary>Library and runtime versions that produced a bundle.</summary>
+public sealed record VersionInfo(string Headstart, string TorchSharp, string Dotnet)
+{
+    public static VersionInfo Current => new(
+        HeadstartInfo.Version,
+        typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "unknown",
+        Environment.Version.ToString());
+}
+
+/// <summary>model.json: everything needed to rebuild, run and explain a trained model.</summary>
+public sealed record BundleManifest
+{
+    public const int CurrentFormatVersion = 1;
+    public string Format { get; init; } = "headstart-bundle";
+    public int FormatVersion { get; init; } = CurrentFormatVersion;
+    public required string Arch { get; init; }
+    public required IReadOnlyList<string> Classes { get; init; }
+    public required Preprocessing Preprocessing { get; init; }
+    public string WeightsFile { get; init; } = "model.safetensors";
+    /// <summary>Where the pretrained backbone weights came from (file or embedded source id), or null (scratch).</summary>
+    public string? PretrainedFrom { get; init; }
+    public IReadOnlyDictionary<string, JsonElement>? Training { get; init; }
+    public IReadOnlyList<EpochRecord>? History { get; init; }
+    public ClassificationMetrics? Metrics { get; init; }
+    public DatasetSummary? Dataset { get; init; }
+    public double TrainSeconds { get; init; }
+    public VersionInfo Versions { get; init; } = VersionInfo.Current;
+    public DateTime CreatedUtc { get; init; } = DateTime.UtcNow;
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+}

@@ -1,0 +1,81 @@
+using System.Text.Json;
+using Headstart.IO;
+using Headstart.Models;
+using Headstart.Weights;
+using static TorchSharp.torch;
+
+namespace Headstart.Bundles;
+
+/// <summary>
+/// A trained model on disk: a directory with model.json (manifest), model.safetensors (torchvision keys) and
+/// metrics.json; report.html is added by training. Written atomically (temp dir, then rename).
+/// </summary>
+public static class ModelBundle
+{
+    public const string ManifestFile = "model.json", MetricsFile = "metrics.json";
+
+    /// <summary>Saves <paramref name="model"/> with its manifest into <paramref name="dir"/> atomically.
+    /// <paramref name="extra"/> may add files (e.g. the report) to the temp directory before the rename.</summary>
+    public static void Save(string dir, ImageClassifier model, BundleManifest manifest, Action<string>? extra = null)
+    {
+        AtomicFiles.WriteDirectory(dir, tmp =>
+        {
+            using (var sd = new StateDict())
+            {
+                foreach (var (name, t) in model.state_dict()) sd.Add(name, t.detach().cpu().clone());
+                Safetensors.Write(Path.Combine(tmp, manifest.WeightsFile), sd,
+                    new Dictionary<string, string> { ["arch"] = manifest.Arch, ["format"] = "pt" });
+            }
+            File.WriteAllText(Path.Combine(tmp, ManifestFile), JsonSerializer.Serialize(manifest, BundleManifest.JsonOptions));
+            if (manifest.Metrics is not null)
+                File.WriteAllText(Path.Combine(tmp, MetricsFile), JsonSerializer.Serialize(manifest.Metrics, BundleManifest.JsonOptions));
+            extra?.Invoke(tmp);
+        });
+    }
+
+    /// <summary>Reads and validates a bundle's manifest.</summary>
+    public static BundleManifest ReadManifest(string dir)
+    {
+        string path = Path.Combine(dir, ManifestFile);
+        if (!Directory.Exists(dir)) throw new HeadstartException($"bundle directory '{dir}' does not exist; train one with 'headstart train DATA --out {dir}'");
+        if (!File.Exists(path)) throw new HeadstartException($"'{dir}' is not a Headstart bundle: {ManifestFile} is missing");
+        BundleManifest? m;
+        try { m = JsonSerializer.Deserialize<BundleManifest>(File.ReadAllText(path), BundleManifest.JsonOptions); }
+        catch (JsonException ex) { throw new HeadstartException($"{path} is not valid JSON: {ex.Message}", ex); }
+        if (m is null || m.Format != "headstart-bundle") throw new HeadstartException($"{path} is not a Headstart bundle manifest");
+        if (m.FormatVersion > BundleManifest.CurrentFormatVersion)
+            throw new HeadstartException($"{path} has format version {m.FormatVersion}; this Headstart reads up to {BundleManifest.CurrentFormatVersion}: upgrade Headstart");
+        if (!ModelRegistry.TryGet(m.Arch, out _))
+            throw new HeadstartException($"{path} names an unknown arch '{m.Arch}'; run 'headstart models' for the known ones");
+        if (m.Classes is null || m.Classes.Count < 2)
+            throw new HeadstartException($"{path} must list at least 2 classes");
+        if (m.Classes.Distinct(StringComparer.Ordinal).Count() != m.Classes.Count)
+            throw new HeadstartException($"{path} lists duplicate class names");
+        if (m.WeightsFile.Contains('/') || m.WeightsFile.Contains('\\') || m.WeightsFile.Contains(".."))
+            throw new HeadstartException($"{path}: weights_file must be a plain file name inside the bundle");
+        return m;
+    }
+
+    /// <summary>Loads a bundle: the manifest, and the model with its weights in eval mode (strict load).</summary>
+    public static (BundleManifest Manifest, ModelSpec Spec, ImageClassifier Model) Load(string dir)
+    {
+        var manifest = ReadManifest(dir);
+        var spec = ModelRegistry.Get(manifest.Arch);
+        string weights = Path.Combine(dir, manifest.WeightsFile);
+        if (!File.Exists(weights)) throw new HeadstartException($"bundle '{dir}' is missing its weights file {manifest.WeightsFile}");
+        var model = spec.Create(manifest.Classes.Count);
+        try
+        {
+            using var sd = Safetensors.Read(weights);
+            WeightLoader.Load(model, sd, spec, new LoadOptions { Strict = true, SkipHead = false });
+        }
+        catch (HeadstartException ex)
+        {
+            model.Dispose();
+            throw new HeadstartException(
+                $"bundle '{dir}': weights do not match model.json (arch {manifest.Arch}, {manifest.Classes.Count} classes): {ex.Message}", ex);
+        }
+        model.eval();
+        return (manifest, spec, model);
+    }
+}

@@ -1,0 +1,174 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Headstart.Data;
+using Headstart.IO;
+
+namespace Headstart.Training;
+
+/// <summary>
+/// On-disk cache of backbone features, one namespace per (model, weights hash, preprocessing, view): a second run on
+/// the same data skips extraction. Rows live in append-only segment files (raw float32, memory-mapped on read) indexed
+/// by a per-image key (path + size + mtime for files, the id for in-memory sources). Every row carries a CRC32: a
+/// corrupt or truncated entry is detected and recomputed. Segments are written to a temp file and renamed; the index
+/// is append-only and a torn last line is ignored, so a killed run never poisons the cache.
+/// </summary>
+public sealed class FeatureCache : IDisposable
+{
+    private const string IndexFile = "index.tsv";
+    private readonly string dir;
+    private readonly Dictionary<string, Entry> index = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, MemoryMappedFile> maps = new(StringComparer.Ordinal);
+    private int dim;
+
+    private sealed record Entry(string Segment, long Row, uint Crc, string? SkipReason);
+
+    /// <summary>Opens (or creates) the namespace <paramref name="ns"/> under <paramref name="root"/>.</summary>
+    public FeatureCache(string root, string ns)
+    {
+        dir = Path.Combine(root, ns);
+        Directory.CreateDirectory(dir);
+        foreach (var f in Directory.EnumerateFiles(dir, "*.tmp-*")) TryDelete(f);
+        LoadIndex();
+    }
+
+    /// <summary>$HEADSTART_CACHE, else $XDG_CACHE_HOME/headstart/features, else ~/.cache/headstart/features.</summary>
+    public static string DefaultRoot
+    {
+        get
+        {
+            var env = Environment.GetEnvironmentVariable("HEADSTART_CACHE");
+            if (!string.IsNullOrEmpty(env)) return Path.Combine(env, "features");
+            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            string baseDir = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+            return Path.Combine(baseDir, "headstart", "features");
+        }
+    }
+
+    /// <summary>A namespace id from everything that changes features: model, weights hash, preprocessing, view.</summary>
+    public static string Namespace(params string[] parts) => Hash(string.Join("\u001f", parts))[..24];
+
+    /// <summary>The per-image key: path + size + mtime for files, the sample id for in-memory sources.</summary>
+    public static string KeyOf(ImageSample s)
+    {
+        var fi = new FileInfo(s.Path);
+        return fi.Exists ? Hash($"{fi.FullName}\u001f{fi.Length}\u001f{fi.LastWriteTimeUtc.Ticks}") : Hash("id:" + s.Path);
+    }
+
+    /// <summary>Feature width of the rows, or 0 when the cache is empty.</summary>
+    public int Dim => dim;
+
+    public int Count => index.Count;
+
+    /// <summary>Reads a cached row into <paramref name="destination"/>; false when absent or corrupt (then dropped).
+    /// A cached decode failure returns true with <paramref name="skipReason"/> set.</summary>
+    public bool TryRead(string key, Span<float> destination, out string? skipReason)
+    {
+        skipReason = null;
+        if (!index.TryGetValue(key, out var e)) return false;
+        if (e.SkipReason is not null) { skipReason = e.SkipReason; return true; }
+        try
+        {
+            var map = Map(e.Segment);
+            using var view = map.CreateViewAccessor(e.Row * dim * 4L, dim * 4L, MemoryMappedFileAccess.Read);
+            var bytes = new byte[dim * 4];
+            view.ReadArray(0, bytes, 0, bytes.Length);
+            if (Crc32.HashToUInt32(bytes) != e.Crc) { index.Remove(key); return false; }
+            MemoryMarshal.Cast<byte, float>(bytes).CopyTo(destination);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            index.Remove(key);   // missing or truncated segment: recompute
+            return false;
+        }
+    }
+
+    /// <summary>Appends rows (N, Dim) for <paramref name="keys"/> in one new segment, plus cached decode failures.</summary>
+    public void Append(IReadOnlyList<string> keys, ReadOnlySpan<float> rows, int rowDim, IReadOnlyList<(string Key, string Reason)>? skips = null)
+    {
+        if (keys.Count > 0 && dim == 0) dim = rowDim;
+        if (keys.Count > 0 && rowDim != dim) throw new InvalidOperationException($"feature width changed from {dim} to {rowDim} within one cache namespace");
+        if (rows.Length != keys.Count * dim) throw new ArgumentException("rows do not match keys x dim");
+        var lines = new StringBuilder();
+        if (keys.Count > 0)
+        {
+            string segment = $"seg-{DateTime.UtcNow.Ticks:x}-{Guid.NewGuid():N}.f32";
+            byte[] bytes = MemoryMarshal.AsBytes(rows).ToArray();
+            AtomicFiles.WriteFile(Path.Combine(dir, segment), s => s.Write(bytes));
+            for (int i = 0; i < keys.Count; i++)
+            {
+                uint crc = Crc32.HashToUInt32(bytes.AsSpan(i * dim * 4, dim * 4));
+                index[keys[i]] = new Entry(segment, i, crc, null);
+                lines.Append($"{keys[i]}\t{segment}\t{i}\t{crc}\t{dim}\n");
+            }
+        }
+        foreach (var (key, reason) in skips ?? [])
+        {
+            string clean = reason.Replace('\t', ' ').Replace('\n', ' ');
+            index[key] = new Entry("", 0, 0, clean);
+            lines.Append($"{key}\t-\t0\t0\t0\t{clean}\n");
+        }
+        File.AppendAllText(Path.Combine(dir, IndexFile), lines.ToString());
+    }
+
+    private void LoadIndex()
+    {
+        string path = Path.Combine(dir, IndexFile);
+        if (!File.Exists(path)) return;
+        foreach (var line in File.ReadLines(path))
+        {
+            var f = line.Split('\t');
+            // A torn or foreign line is ignored: the row is simply recomputed.
+            if (f.Length < 5 || !long.TryParse(f[2], out long row) || !uint.TryParse(f[3], out uint crc) || !int.TryParse(f[4], out int d)) continue;
+            if (f[1] == "-") { index[f[0]] = new Entry("", 0, 0, f.Length > 5 ? f[5] : "undecodable"); continue; }
+            if (dim != 0 && d != dim) continue;
+            dim = d;
+            index[f[0]] = new Entry(f[1], row, crc, null);
+        }
+    }
+
+    private MemoryMappedFile Map(string segment)
+    {
+        if (!maps.TryGetValue(segment, out var map))
+        {
+            map = MemoryMappedFile.CreateFromFile(Path.Combine(dir, segment), FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            maps[segment] = map;
+        }
+        return map;
+    }
+
+    /// <summary>SHA-256 (hex) of a weights file, memoised under <paramref name="root"/> by path + size + mtime so
+    /// that large files are hashed once.</summary>
+    public static string WeightsFingerprint(string weightsPath, string root)
+    {
+        var fi = new FileInfo(weightsPath);
+        string id = Hash($"{fi.FullName}\u001f{fi.Length}\u001f{fi.LastWriteTimeUtc.Ticks}");
+        string memo = Path.Combine(root, "weights-sha256", id);
+        if (File.Exists(memo))
+        {
+            string cached = File.ReadAllText(memo).Trim();
+            if (cached.Length == 64) return cached;
+        }
+        string sha;
+        using (var fs = File.OpenRead(weightsPath)) sha = Convert.ToHexStringLower(SHA256.HashData(fs));
+        AtomicFiles.WriteAllText(memo, sha);
+        return sha;
+    }
+
+    private static string Hash(string s) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)))[..32];
+
+    private static void TryDelete(string f)
+    {
+        try { File.Delete(f); } catch (IOException) { }
+    }
+
+    public void Dispose()
+    {
+        foreach (var m in maps.Values) m.Dispose();
+        maps.Clear();
+    }
+}

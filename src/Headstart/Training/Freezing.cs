@@ -1,0 +1,48 @@
+using Headstart.Models;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Headstart.Training;
+
+/// <summary>
+/// Freezing by layer groups (stem, stages, head). Frozen parameters get requires_grad = false and frozen modules stay in
+/// eval mode even while the rest trains, so frozen BatchNorm keeps its running statistics (the Keras trap).
+/// </summary>
+public static class Freezing
+{
+    private static bool Under(string key, string prefix) =>
+        key == prefix || key.StartsWith(prefix + ".", StringComparison.Ordinal);
+
+    /// <summary>Index of the layer group that owns a state-dict key, or -1.</summary>
+    public static int GroupOf(ModelSpec spec, string key)
+    {
+        for (int g = 0; g < spec.LayerGroups.Count; g++)
+            foreach (var p in spec.LayerGroups[g].Prefixes)
+                if (Under(key, p)) return g;
+        return -1;
+    }
+
+    /// <summary>Freezes the first <paramref name="frozenGroups"/> layer groups and unfreezes the rest.</summary>
+    public static void FreezeTo(ImageClassifier model, ModelSpec spec, int frozenGroups)
+    {
+        foreach (var (name, p) in model.named_parameters())
+            p.requires_grad = GroupOf(spec, name) >= frozenGroups;
+    }
+
+    /// <summary>Puts the modules of frozen groups into eval mode (call after model.train()).</summary>
+    public static void KeepFrozenInEval(ImageClassifier model, ModelSpec spec, int frozenGroups)
+    {
+        if (frozenGroups <= 0) return;
+        foreach (var (name, module) in model.named_modules())
+        {
+            if (name.Length == 0) continue;
+            int g = GroupOf(spec, name);
+            if (g >= 0 && g < frozenGroups) module.eval();
+        }
+    }
+
+    /// <summary>Trainable parameters grouped by layer group: (group index, name, parameter).</summary>
+    public static IEnumerable<(int Group, string Name, Parameter Param)> Trainable(ImageClassifier model, ModelSpec spec) =>
+        model.named_parameters().Where(np => np.parameter.requires_grad)
+            .Select(np => (GroupOf(spec, np.name), np.name, np.parameter));
+}

@@ -1,0 +1,54 @@
+using Headstart.Data;
+
+namespace Headstart.Training;
+
+/// <summary>How much of the pretrained network trains.</summary>
+public enum Strategy
+{
+    /// <summary>Backbone frozen; features cached once; only the classifier section trains (the default).</summary>
+    Frozen,
+    /// <summary>fastai's fine_tune: frozen head epochs, then unfreeze with discriminative learning rates.</summary>
+    FineTune,
+    /// <summary>Everything trains from the first step (with pretrained weights unless --no-pretrained).</summary>
+    Full,
+}
+
+/// <summary>Options of <see cref="TransferTrainer"/>; the CLI's train flags map 1:1 onto these.</summary>
+public sealed record TrainOptions
+{
+    public string Model { get; init; } = Models.ModelRegistry.DefaultModel;
+    /// <summary>Pretrained weights file overriding the registry's default source.</summary>
+    public string? WeightsPath { get; init; }
+    /// <summary>False trains from random initialisation (the "scratch" baseline).</summary>
+    public bool Pretrained { get; init; } = true;
+    public Strategy Strategy { get; init; } = Strategy.Frozen;
+    /// <summary>"features" (all but the classifier section), "none", or N = the first N layer groups.</summary>
+    public string Freeze { get; init; } = "features";
+    public int Epochs { get; init; } = 25;
+    /// <summary>Frozen-head epochs before unfreezing (fine-tune strategy).</summary>
+    public int FreezeEpochs { get; init; } = 1;
+    public int BatchSize { get; init; } = 32;
+    /// <summary>Peak learning rate (the head's); null picks the strategy's default.</summary>
+    public double? LearningRate { get; init; }
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Step;
+    public int StepSize { get; init; } = 7;
+    public double Gamma { get; init; } = 0.1;
+    public double WeightDecay { get; init; }
+    public double Momentum { get; init; } = 0.9;
+    public bool Nesterov { get; init; }
+    public double LabelSmoothing { get; init; }
+    public double? ClipGradNorm { get; init; }
+    public int Seed { get; init; } = 42;
+    public AugmentLevel Augment { get; init; } = AugmentLevel.Light;
+    /// <summary>Augmented views per training image precomputed into the feature cache (frozen strategy).</summary>
+    public int AugmentViews { get; init; } = 4;
+    /// <summary>Keep the weights of the epoch with the best validation accuracy.</summary>
+    public bool KeepBest { get; init; } = true;
+    public int? EarlyStoppingPatience { get; init; }
+    public int Workers { get; init; }
+    /// <summary>Feature cache root; null = $XDG_CACHE_HOME/headstart/features; "none" disables it.</summary>
+    public string? CacheDir { get; init; }
+    /// <summary>Validation fraction for folders without train/ and val/ (stratified, seeded).</summary>
+    public double ValSplit { get; init; } = 0.2;
+}

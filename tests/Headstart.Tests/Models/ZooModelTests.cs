@@ -1,4 +1,6 @@
+using System.Text.RegularExpressions;
 using Headstart.Models;
+using Headstart.Weights;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -80,6 +82,29 @@ public class ZooModelTests
     [InlineData("classifier.weight", "classifier.weight")]
     public void DenseNetLegacyKeysAreRenamedAsTorchvisionDoes(string published, string expected) =>
         Assert.Equal(expected, DenseNet.RemapLegacyKey(published));
+
+    [Fact]
+    public void DenseNetFileWithPublishedKeyNamesLoadsThroughWeightLoader()
+    {
+        // torchvision's published DenseNet files: "norm.1"-style names and no num_batches_tracked (pre-0.4.1).
+        using var source = new DenseNet("src", 8, [1, 2], 16, numClasses: 5);
+        using var target = new DenseNet("dst", 8, [1, 2], 16, numClasses: 5);
+        using var published = new StateDict();
+        foreach (var (key, t) in source.state_dict().Where(kv => !kv.Key.EndsWith("num_batches_tracked")))
+            published.Add(Regex.Replace(key, @"(denselayer\d+\.(?:norm|conv))([12])\.", "$1.$2."), t.detach().clone());
+        Assert.Contains("features.denseblock2.denselayer2.norm.2.running_var", published.Keys);
+
+        var report = WeightLoader.Load(target, published, "densenet-test", "classifier");
+
+        Assert.Equal(3 * 10, report.Renamed.Count);   // 3 dense layers x (norm1 4 + conv1 1 + norm2 4 + conv2 1)
+        Assert.All(report.Renamed, kv => Assert.Equal(DenseNet.RemapLegacyKey(kv.Key), kv.Value));
+        target.eval(); source.eval();
+        using var _ = no_grad();
+        using var x = randn(1, 3, 32, 32, generator: new Generator(3));
+        using var a = source.call(x);
+        using var b = target.call(x);
+        Assert.True(a.allclose(b, rtol: 0, atol: 0));
+    }
 
     [Fact]
     public void MNASNetLegacyStemHasTheFixedVersion1Widths()

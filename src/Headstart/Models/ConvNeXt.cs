@@ -48,14 +48,12 @@ public sealed class ConvNeXt : ImageClassifier
         RegisterComponents();
 
         // torchvision: trunc_normal_(std 0.02, a -2, b 2) for conv and linear weights, biases 0; LayerNorm 1/0.
-        // The bounds are absolute, i.e. 100 standard deviations, so the truncation never bites and a plain normal draws
-        // the same distribution (TorchSharp 0.107's trunc_normal_ fills every element with std, so it cannot be used).
         using var noGrad = no_grad();
         foreach (var (_, m) in named_modules())
         {
             var (weight, bias) = m switch { Conv2d c => (c.weight, c.bias), Linear l => (l.weight, l.bias), _ => (null, null) };
             if (weight is null) continue;
-            init.normal_(weight, 0.0, 0.02);
+            Blocks.TruncatedNormal_(weight, 0.0, 0.02, -2.0, 2.0);
             if (bias is not null) init.zeros_(bias);
         }
     }

@@ -32,7 +32,7 @@ public sealed class EfficientNet : ImageClassifier
     {
         this.numClasses = numClasses;
         Module<Tensor, Tensor> Norm(long c) => BatchNorm2d(c, eps: bnEps, momentum: bnMomentum);
-        int Width(int c) => MakeDivisible(c * widthMult);
+        int Width(int c) => (int)Blocks.MakeDivisible(c * widthMult, 8);
 
         var stages = BaseStages.Select(s => s with
         {
@@ -80,13 +80,6 @@ public sealed class EfficientNet : ImageClassifier
 
     public override Tensor ForwardClassifier(Tensor features) => classifier.call(features);
 
-    /// <summary>torchvision's _make_divisible: round to a multiple of 8, never more than 10% below the input.</summary>
-    internal static int MakeDivisible(double v, int divisor = 8)
-    {
-        int rounded = Math.Max(divisor, (int)(v + divisor / 2.0) / divisor * divisor);
-        return rounded < 0.9 * v ? rounded + divisor : rounded;
-    }
-
     private void InitWeights()
     {
         // torchvision: convs kaiming_normal_(fan_out), biases 0; BN 1/0; Linear U(-1/sqrt(out), 1/sqrt(out)), bias 0.
@@ -122,14 +115,14 @@ internal sealed class MBConv : Module<Tensor, Tensor>
         Func<long, Module<Tensor, Tensor>> norm) : base(nameof(MBConv))
     {
         useResidual = stride == 1 && inChannels == outChannels;
-        int expanded = EfficientNet.MakeDivisible(inChannels * (double)expandRatio);
+        int expanded = (int)Blocks.MakeDivisible(inChannels * (double)expandRatio, 8);
         var layers = new List<Module<Tensor, Tensor>>();
         if (expanded != inChannels)
             layers.Add(torchvision.ops.Conv2dNormActivation(inChannels, expanded, kernel_size: 1, norm_layer: norm,
                 activation_layer: inplace => SiLU(inplace)));
         layers.Add(torchvision.ops.Conv2dNormActivation(expanded, expanded, kernel_size: kernel, stride: stride,
             groups: expanded, norm_layer: norm, activation_layer: inplace => SiLU(inplace)));
-        layers.Add(new SqueezeExcitation(expanded, Math.Max(1, inChannels / 4)));
+        layers.Add(new SqueezeExcitation(expanded, Math.Max(1, inChannels / 4), () => SiLU(inplace: true)));
         layers.Add(torchvision.ops.Conv2dNormActivation(expanded, outChannels, kernel_size: 1, norm_layer: norm));
         block = Sequential(layers);
         stochastic_depth = torchvision.ops.StochasticDepth(stochasticDepthProb, torchvision.StochasticDepth.Mode.Row);
@@ -142,33 +135,6 @@ internal sealed class MBConv : Module<Tensor, Tensor>
         var y = block.call(input);
         if (useResidual) y = stochastic_depth.call(y).add_(input);   // identity in eval mode
         return y.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>torchvision.ops.SqueezeExcitation with SiLU: channel gates from a pooled 1x1-conv bottleneck.</summary>
-    private sealed class SqueezeExcitation : Module<Tensor, Tensor>
-    {
-        private readonly AdaptiveAvgPool2d avgpool;
-        private readonly Conv2d fc1;
-        private readonly Conv2d fc2;
-        private readonly SiLU activation;
-        private readonly Sigmoid scale_activation;
-
-        public SqueezeExcitation(long channels, long squeezeChannels) : base(nameof(SqueezeExcitation))
-        {
-            avgpool = AdaptiveAvgPool2d(1);
-            fc1 = Conv2d(channels, squeezeChannels, kernel_size: 1);
-            fc2 = Conv2d(squeezeChannels, channels, kernel_size: 1);
-            activation = SiLU(inplace: true);
-            scale_activation = Sigmoid();
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor input)
-        {
-            using var scope = NewDisposeScope();
-            var scale = scale_activation.call(fc2.call(activation.call(fc1.call(avgpool.call(input)))));  // (B, C, 1, 1)
-            return (scale * input).MoveToOuterDisposeScope();
-        }
     }
 }
 

@@ -17,7 +17,8 @@ public sealed class MNASNet : ImageClassifier
     /// <param name="alpha">Depth multiplier: 0.5, 0.75, 1.0 or 1.3.</param>
     /// <param name="legacyStem">
     /// Build the version-1 stem (fixed 32 and 16 channels whatever alpha is). torchvision switches to it when it loads a
-    /// version-1 checkpoint into a model with alpha != 1, e.g. its own mnasnet0.5 file; at alpha 1 both are the same.
+    /// checkpoint saved before torchvision 0.5 (pytorch/vision#1224) into a model with alpha != 1; at alpha 1 both are
+    /// the same. torchvision's own mnasnet0.5 file (67.823) was retrained for version 2 and needs no legacy stem.
     /// </param>
     public MNASNet(string name, double alpha, int numClasses = 1000, double dropout = 0.2, bool legacyStem = false) : base(name)
     {

@@ -60,7 +60,8 @@ public sealed class EfficientNet : ImageClassifier
             activation_layer: inplace => SiLU(inplace)));
         features = Sequential(layers);
         avgpool = AdaptiveAvgPool2d(1);
-        classifier = Sequential(Dropout(dropout, inplace: true), Linear(lastChannels, numClasses));
+        // Not in place (torchvision's is): ForwardClassifier may be fed cached features, which dropout must not overwrite.
+        classifier = Sequential(Dropout(dropout, inplace: false), Linear(lastChannels, numClasses));
         FeatureDim = lastChannels;
         RegisterComponents();
         InitWeights();   // after registration: named_modules() only sees registered submodules

@@ -39,7 +39,8 @@ public sealed class MNASNet : ImageClassifier
             Stack(d[5], d[6], 5, 2, 6, 4),
             Stack(d[6], d[7], 3, 1, 6, 1),
             Conv2d(d[7], 1280, 1, bias: false), Bn(1280), ReLU(inplace: true));
-        classifier = Sequential(Dropout(dropout, inplace: true), Linear(1280, numClasses));
+        // Not in place (torchvision's is): ForwardClassifier may be fed cached features, which dropout must not overwrite.
+        classifier = Sequential(Dropout(dropout, inplace: false), Linear(1280, numClasses));
         RegisterComponents();
         InitWeights();   // after registration: named_modules() only sees registered submodules
     }

@@ -32,6 +32,24 @@ public class ZooModelTests
         Assert.True(direct.allclose(logits), $"{name}: forward differs from ForwardClassifier(ForwardFeatures)");
     }
 
+    [Theory]
+    [InlineData("squeezenet1_1", new long[] { 4, 512, 3, 3 })]
+    [InlineData("densenet121", new long[] { 4, 1024 })]
+    [InlineData("efficientnet_b0", new long[] { 4, 1280 })]
+    [InlineData("convnext_tiny", new long[] { 4, 768 })]
+    [InlineData("shufflenet_v2_x0_5", new long[] { 4, 1024 })]
+    [InlineData("mnasnet0_5", new long[] { 4, 1280 })]
+    public void TrainingTheClassifierLeavesCachedFeaturesIntact(string name, long[] featureShape)
+    {
+        using var model = ModelRegistry.Get(name).Create(numClasses: 3);
+        model.train();   // dropout active
+        using var _ = no_grad();
+        using var features = rand(featureShape, generator: new Generator(4));
+        using var copy = features.clone();
+        using var logits = model.ForwardClassifier(features);
+        Assert.True(features.allclose(copy, rtol: 0, atol: 0), $"{name}: ForwardClassifier modified its input");
+    }
+
     [Fact]
     public void ConvNeXtStochasticDepthDropsWholeBlocksInTrainingOnly()
     {

@@ -16,6 +16,12 @@ public static class ModelRegistry
             MobileNetFamily.Specs(),
             GoogLeNetFamily.Specs(),
             InceptionFamily.Specs(),
+            SqueezeNetFamily.Specs(),
+            DenseNetFamily.Specs(),
+            EfficientNetFamily.Specs(),
+            ConvNeXtFamily.Specs(),
+            ShuffleNetV2Family.Specs(),
+            MNASNetFamily.Specs(),
             // Each model family adds its records here (one file per family under Models/).
         }.SelectMany(s => s);
         var dict = new Dictionary<string, ModelSpec>(StringComparer.Ordinal);

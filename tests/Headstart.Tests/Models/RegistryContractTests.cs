@@ -152,8 +152,9 @@ public sealed class RegistryContractTests(ModelFactsCache cache) : IClassFixture
         foreach (var source in spec.WeightSources.Where(s => s.Url is not null))
         {
             Assert.EndsWith("/" + source.FileName, source.Url);
-            // torchvision names files <name>-<first 8 hex digits of the SHA-256>.pth
-            Assert.Matches("^[0-9a-f]{8}$", source.Sha256Prefix);
+            // torchvision names files <name>-<leading hex digits of the SHA-256>.pth: 8 digits, or 10 for the 2019
+            // files (shufflenetv2_x1-5666bf0f80.pth, mnasnet1.0_top1_73.512-f206786ef8.pth); torch.hub checks any length.
+            Assert.Matches("^[0-9a-f]{8,10}$", source.Sha256Prefix);
             Assert.EndsWith($"-{source.Sha256Prefix}.pth", source.FileName);
         }
     }

@@ -57,16 +57,19 @@ public static class ModelBundle
     }
 
     /// <summary>Loads a bundle: the manifest, and the model with its weights in eval mode (strict load).</summary>
-    public static (BundleManifest Manifest, ModelSpec Spec, ImageClassifier Model) Load(string dir)
+    /// <param name="weightsOverride">A weights file (any supported format) to use instead of the bundle's own.</param>
+    public static (BundleManifest Manifest, ModelSpec Spec, ImageClassifier Model) Load(string dir, string? weightsOverride = null)
     {
         var manifest = ReadManifest(dir);
         var spec = ModelRegistry.Get(manifest.Arch);
-        string weights = Path.Combine(dir, manifest.WeightsFile);
-        if (!File.Exists(weights)) throw new HeadstartException($"bundle '{dir}' is missing its weights file {manifest.WeightsFile}");
+        string weights = weightsOverride ?? Path.Combine(dir, manifest.WeightsFile);
+        if (!File.Exists(weights)) throw new HeadstartException(weightsOverride is null
+            ? $"bundle '{dir}' is missing its weights file {manifest.WeightsFile}"
+            : $"weights file '{weightsOverride}' does not exist");
         var model = spec.Create(manifest.Classes.Count);
         try
         {
-            using var sd = Safetensors.Read(weights);
+            using var sd = weightsOverride is null ? Safetensors.Read(weights) : WeightFile.Read(weights);
             WeightLoader.Load(model, sd, spec, new LoadOptions { Strict = true, SkipHead = false });
         }
         catch (HeadstartException ex)

@@ -35,6 +35,10 @@ public static class ModelRegistry
 
     public static bool TryGet(string name, out ModelSpec spec) => specs.Value.TryGetValue(name, out spec!);
 
+    /// <summary>Parameters at 1000 classes, from a precomputed table (tested against the real models), or null.</summary>
+    public static long? ParameterCount(ModelSpec spec) =>
+        ParameterCounts.AtImageNet.TryGetValue(spec.Name, out long n) ? n : null;
+
     /// <summary>Looks a model up by name; the error lists close names.</summary>
     public static ModelSpec Get(string name)
     {

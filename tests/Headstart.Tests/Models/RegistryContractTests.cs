@@ -15,7 +15,8 @@ public sealed record ModelFacts(
     long[] OutputShape,
     long[] FeatureShape,
     double SplitMaxAbsDiff,
-    double OutputMaxAbs);
+    double OutputMaxAbs,
+    IReadOnlyList<(string Key, long[] Shape)> Parameters);
 
 /// <summary>Builds each registry model at most once and keeps only its <see cref="ModelFacts"/>.</summary>
 public sealed class ModelFactsCache
@@ -37,8 +38,9 @@ public sealed class ModelFactsCache
         var output = model.call(input);
         var features = model.ForwardFeatures(input);
         var split = model.ForwardClassifier(features);
+        var parameters = model.named_parameters().Select(np => (np.name, np.parameter.shape)).ToList();
         return new ModelFacts(stateDict, output.shape, features.shape,
-            (output - split).abs().max().item<float>(), output.abs().max().item<float>());
+            (output - split).abs().max().item<float>(), output.abs().max().item<float>(), parameters);
     }
 }
 
@@ -169,5 +171,22 @@ public sealed class RegistryContractTests(ModelFactsCache cache) : IClassFixture
         Assert.Contains("efficientnet_b7", TorchvisionManifest.Models.Keys);
         Assert.Contains("convnext_base", TorchvisionManifest.Models.Keys);
         Assert.Equal(["features.0.weight", "features.0.bias"], TorchvisionManifest.Models["alexnet"].Take(2).Select(k => k.Key));
+    }
+
+    /// <summary>The listing's precomputed counts (Models/ParameterCounts.cs) match the real model at 1000 classes.</summary>
+    [Theory, MemberData(nameof(Names))]
+    public void ListedParameterCountMatchesTheModel(string name)
+    {
+        var spec = ModelRegistry.Get(name);
+        var facts = cache.Get(name);
+        Assert.True(ModelRegistry.ParameterCount(spec) is long, $"{name} has no entry in ParameterCounts");
+        // Built with Classes outputs: swap the head's class dimension for 1000.
+        long atImageNet = facts.Parameters.Sum(p =>
+        {
+            long n = p.Shape.Aggregate(1L, (a, d) => a * d);
+            bool head = p.Key.StartsWith(spec.HeadPrefix + ".", StringComparison.Ordinal);
+            return head ? n / Classes * 1000 : n;
+        });
+        Assert.Equal(atImageNet, ModelRegistry.ParameterCount(spec));
     }
 }

@@ -18,6 +18,7 @@ public static class ModelBundle
     /// <paramref name="extra"/> may add files (e.g. the report) to the temp directory before the rename.</summary>
     public static void Save(string dir, ImageClassifier model, BundleManifest manifest, Action<string>? extra = null)
     {
+        EnsureReplaceable(dir);
         AtomicFiles.WriteDirectory(dir, tmp =>
         {
             using (var sd = new StateDict())
@@ -31,6 +32,32 @@ public static class ModelBundle
                 File.WriteAllText(Path.Combine(tmp, MetricsFile), JsonSerializer.Serialize(manifest.Metrics, BundleManifest.JsonOptions));
             extra?.Invoke(tmp);
         });
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="dir"/> is absent, empty or a Headstart bundle. Saving replaces the whole directory,
+    /// so an output path that names a folder of other files (a typo, or '.') must never delete them.
+    /// </summary>
+    public static void EnsureReplaceable(string dir)
+    {
+        if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any()) return;
+        string manifest = Path.Combine(dir, ManifestFile);
+        bool isBundle = false;
+        try
+        {
+            if (File.Exists(manifest) && new FileInfo(manifest).Length < 64 << 20)
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+                isBundle = doc.RootElement.ValueKind == JsonValueKind.Object
+                           && doc.RootElement.TryGetProperty("format", out var f) && f.ValueKind == JsonValueKind.String
+                           && f.GetString() == "headstart-bundle";
+            }
+        }
+        catch (JsonException) { /* not a bundle */ }
+        if (!isBundle)
+            throw new HeadstartException(
+                $"'{Path.GetFullPath(dir)}' exists and is not a Headstart bundle; saving would replace everything in it. " +
+                "Choose a new or empty folder (or an earlier bundle's folder) for the output");
     }
 
     /// <summary>Reads and validates a bundle's manifest.</summary>

@@ -73,5 +73,34 @@ public sealed class AtomicBundleTests : IDisposable
         Assert.True(predict.ExitCode == 0, predict.ToString());
     }
 
+    [Fact]
+    public void AnOutputThatWouldReplaceUserFilesIsRefusedBeforeTraining()
+    {
+        string folder = tmp.Combine("documents");
+        Directory.CreateDirectory(Path.Combine(folder, "notes"));
+        File.WriteAllText(Path.Combine(folder, "notes", "thesis.txt"), "three years of work");
+        var folderBefore = TreeSnapshot.Take(folder);
+        var dataBefore = TreeSnapshot.Take(data);
+
+        (string[] Args, int Code, string Expected)[] cases =
+        [
+            (["--out", folder], 1, "exists and is not a Headstart bundle"),
+            (["--out", data], 2, "is inside the dataset folder"),
+            (["--out", Path.Combine(data, "train", "bundle")], 2, "is inside the dataset folder"),
+            (["--out", tmp.Path], 2, "contains the dataset folder"),
+            (["--out", tmp.Combine("fine"), "--cache-dir", Path.Combine(data, ".cache")], 2, "--cache-dir"),
+        ];
+        foreach (var (args, code, expected) in cases)
+        {
+            var r = CliRunner.Run(["train", data, .. args, .. Quick, "--json"], env, 120);
+            Assert.True(r.ExitCode == code, $"{string.Join(' ', args)}: {r}");
+            Assert.Contains(expected, r.Json.GetProperty("error").GetString());
+            Assert.DoesNotContain("dataset check:", r.Stderr); // refused before any work
+        }
+        Assert.Equal(folderBefore, TreeSnapshot.Take(folder));
+        Assert.Equal(dataBefore, TreeSnapshot.Take(data));
+        Assert.False(Directory.Exists(tmp.Combine("fine")));
+    }
+
     public void Dispose() => tmp.Dispose();
 }

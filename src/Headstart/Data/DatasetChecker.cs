@@ -95,6 +95,7 @@ public static class DatasetChecker
         try
         {
             var info = new FileInfo(sample.Path);
+            if (IO.SpecialFiles.IsEmptyOrSpecial(sample.Path)) return new(sample, split, EncodedBytes.EmptyOrSpecial, null, null); // never open a pipe or device
             if (info.Exists && info.Length > decode.MaxFileBytes)
                 return new(sample, split, $"file is {info.Length / 1e6:F0} MB, over the {decode.MaxFileBytes / 1e6:F0} MB limit", null, null);
             byte[] bytes = File.ReadAllBytes(sample.Path);

@@ -203,6 +203,38 @@ public sealed class HostileInputsTests(TrainedBundleFixture fx) : IClassFixture<
         return dir;
     }
 
+    // ---- files that must not be opened: a named pipe blocks on open, /dev/zero and /dev/urandom never end ----
+
+    [UnixFact]
+    public void PipesAndDevicesAreSkippedNotReadForever()
+    {
+        string data = fx.NewDir("special");
+        foreach (var f in Directory.GetFiles(fx.Data, "*", SearchOption.AllDirectories))
+        {
+            string to = Path.Combine(data, Path.GetRelativePath(fx.Data, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(f, to);
+        }
+        string train0 = Path.Combine(data, "train", fx.Classes[0]), train1 = Path.Combine(data, "train", fx.Classes[1]);
+        string pipe = Path.Combine(train0, "pipe.jpg");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [pipe])) mkfifo.WaitForExit();
+        Assert.True(File.Exists(pipe), "mkfifo failed");
+        File.CreateSymbolicLink(Path.Combine(train1, "zero.jpg"), "/dev/zero");
+        File.CreateSymbolicLink(Path.Combine(train1, "random.png"), "/dev/urandom");
+
+        var check = Run("check", data);
+        Assert.True(check.ExitCode == 0, check.ToString());
+        Assert.Equal(3, check.Json.GetProperty("issues").EnumerateArray().Count(i => i.GetProperty("message").GetString()!.Contains("not a regular file")));
+        var train = Run("train", data, "--out", Path.Combine(fx.NewDir("out"), "b"), "--epochs", "1", "--augment-views", "0", "--cache-dir", "none");
+        Assert.True(train.ExitCode == 0, train.ToString());
+        Assert.Equal(3, train.Json.GetProperty("skipped").GetInt32());
+        var predict = Run("predict", fx.Bundle, train0, train1);
+        Assert.True(predict.ExitCode == 1, predict.ToString());
+        Assert.Equal(3, predict.Json.GetProperty("errors").GetArrayLength());
+        AssertCleanFailure(Run("weights", "inspect", pipe), "not a regular file");
+        AssertCleanFailure(Run("train", fx.Data, "--weights", "/dev/zero", "--out", Path.Combine(fx.NewDir("out"), "b")), "not a regular file");
+    }
+
     // ---- model names ----
 
     [Fact]
@@ -218,5 +250,14 @@ public sealed class HostileInputsTests(TrainedBundleFixture fx) : IClassFixture<
 
         AssertCleanFailure(Run("train", fx.Data, "--model", "nosuchmodel"), "unknown model 'nosuchmodel'");
         AssertCleanFailure(Run("weights", "list", "nosuchmodel"), "unknown model 'nosuchmodel'");
+    }
+}
+
+/// <summary>A fact for Unix only (named pipes, /dev/zero).</summary>
+public sealed class UnixFactAttribute : FactAttribute
+{
+    public UnixFactAttribute()
+    {
+        if (OperatingSystem.IsWindows()) Skip = "needs Unix named pipes and devices";
     }
 }

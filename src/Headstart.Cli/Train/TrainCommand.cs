@@ -55,6 +55,8 @@ public static class TrainCommand
             string data = parse.GetValue(Data)!;
             var options = ReadOptions(parse);
             string outDir = parse.GetValue(Out) ?? DefaultOut(data, options.Model);
+            ModelRegistry.Get(options.Model); // a typo fails before the data is read
+            DatasetPreflight.Run(output, data, outDir, options);
             var dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
             output.Line($"[bold]{Markup.Escape(options.Model)}[/] on [bold]{Markup.Escape(data)}[/]: {dataset.Classes.Count} classes " +
                         $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +

@@ -46,7 +46,7 @@ public sealed class FeatureCacheTests : IDisposable
     private (float[] Features, int Hits) Cached(string ns = "ns")
     {
         using var cache = new FeatureCache(Root, ns);
-        var (f, _, idx, hits) = CachedFeatures.Extract(cache, model, source, samples, transform, 4, 0, 0, 1, null, null);
+        var (f, _, idx, hits) = CachedFeatures.Extract(cache, model.ForwardFeatures, source, samples, transform, 4, 0, 0, 1, null, null);
         Assert.Equal(Enumerable.Range(0, N), idx);
         using (f) return (f.data<float>().ToArray(), hits);
     }

@@ -235,6 +235,14 @@ public sealed class HostileInputsTests(TrainedBundleFixture fx) : IClassFixture<
         AssertCleanFailure(Run("train", fx.Data, "--weights", "/dev/zero", "--out", Path.Combine(fx.NewDir("out"), "b")), "not a regular file");
     }
 
+    [Fact]
+    public void AFolderGivenAsWeightsSaysSo()
+    {
+        string dir = fx.NewDir("not-weights");
+        AssertCleanFailure(Run("weights", "inspect", dir), "is a folder, not a weight file");
+        AssertCleanFailure(Run("train", fx.Data, "--weights", dir, "--out", Path.Combine(fx.NewDir("out"), "b")), "is a folder; pass the weight file itself");
+    }
+
     // ---- model names ----
 
     [Fact]

@@ -3,9 +3,10 @@
 
 Same network and weights as Headstart's resnet18-cntk (torchvision ResNet(BasicBlock, [2, 2, 2, 3]) loaded from the
 safetensors file the bench writes), same preprocessing (resize 256, centre crop 224, BGR, 0-255, minus the CNTK mean
-image), features extracted once, then a linear head trained with Adam for 100 epochs. Then the bare forward on the
-batch the bench preprocessed, checked against Headstart's features for it. Run by Headstart.Bench; the last stdout line
-is one JSON object. Needs only Debian's python3-torch, python3-torchvision, python3-numpy and python3-pil.
+image), features extracted once, then a linear head trained with Adam for 100 epochs (--mode recipe). Or the bare
+forward on the batch the bench preprocessed, checked against Headstart's features for it (--mode forward). Run by
+Headstart.Bench, one process per mode so that each is timed and measured on its own; the last stdout line is one JSON
+object. Needs only Debian's python3-torch, python3-torchvision, python3-numpy and python3-pil.
 """
 import time
 
@@ -99,11 +100,12 @@ def extract(model, dataset, workers, batch_size):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("data")
+    p.add_argument("mode", choices=["recipe", "forward"])
+    p.add_argument("--data", help="recipe: ImageFolder root (train/ + val/, or class folders split 80/20)")
     p.add_argument("--weights", required=True, help="safetensors state_dict of resnet18-cntk (torchvision keys)")
-    p.add_argument("--mean-image", required=True, help="(3, 224, 224) float32 BGR mean image, raw little-endian")
-    p.add_argument("--batch", required=True, help="(B, 3, 224, 224) float32 batch preprocessed by Headstart")
-    p.add_argument("--features", required=True, help="(B, 512) float32 features Headstart computed for --batch")
+    p.add_argument("--mean-image", help="recipe: (3, 224, 224) float32 BGR mean image, raw little-endian")
+    p.add_argument("--batch", help="forward: (B, 3, 224, 224) float32 batch preprocessed by Headstart")
+    p.add_argument("--features", help="forward: (B, 512) float32 features Headstart computed for --batch")
     p.add_argument("--forward-images", type=int, default=600, help="images the bare forward covers (batch repeated)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=32)
@@ -114,9 +116,15 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)  # Debian's libgomp may default to 1 thread here; match Headstart's core count
     torch.manual_seed(a.seed)
-
-    # The recipe, end to end.
     model = backbone(a.weights)
+    result = recipe(model, a) if a.mode == "recipe" else forward(model, a)
+    print(json.dumps({**result, "threads": a.threads, "torch_version": torch.__version__}))
+
+
+def recipe(model, a):
+    """The cached recipe end to end, timed from interpreter start."""
+    if not a.data or not a.mean_image:
+        raise SystemExit("recipe needs --data and --mean-image")
     mean_image = torch.from_numpy(np.fromfile(a.mean_image, dtype="<f4").reshape(3, SIZE, SIZE).copy())
     train_set, val_set = splits(a.data, CntkPreprocess(mean_image))
     log(f"extracting features: {len(train_set)} train + {len(val_set)} val images, {a.threads} threads, {a.workers} workers")
@@ -138,8 +146,14 @@ def main():
         accuracy = (head(x_val).argmax(1) == y_val).float().mean().item()
     recipe_seconds = time.perf_counter() - T0
     log(f"recipe: {recipe_seconds:.1f} s (extraction {extracted - T0:.1f} s), val accuracy {accuracy:.1%}")
+    return {"recipe_seconds": recipe_seconds, "extract_seconds": extracted - T0, "val_accuracy": accuracy,
+            "train_count": len(train_set), "val_count": len(val_set)}
 
-    # The bare forward on Headstart's preprocessed batch, repeated to cover --forward-images images.
+
+def forward(model, a):
+    """The bare forward on Headstart's preprocessed batch, repeated to cover --forward-images images."""
+    if not a.batch or not a.features:
+        raise SystemExit("forward needs --batch and --features")
     batch = torch.from_numpy(np.fromfile(a.batch, dtype="<f4").copy()).reshape(-1, 3, SIZE, SIZE)
     expected = torch.from_numpy(np.fromfile(a.features, dtype="<f4").copy()).reshape(batch.shape[0], -1)
     with torch.no_grad():
@@ -153,12 +167,8 @@ def main():
     forward_images = passes * batch.shape[0]
     log(f"bare forward: {1000 * forward_seconds / forward_images:.1f} ms/image over {forward_images} images; "
         f"max |features - Headstart's| = {parity:.2e}")
-    print(json.dumps({
-        "recipe_seconds": recipe_seconds, "extract_seconds": extracted - T0, "val_accuracy": accuracy,
-        "forward_ms_per_image": 1000 * forward_seconds / forward_images, "forward_images": forward_images,
-        "threads": a.threads, "parity_max_abs_diff": parity, "torch_version": torch.__version__,
-        "train_count": len(train_set), "val_count": len(val_set),
-    }))
+    return {"forward_ms_per_image": 1000 * forward_seconds / forward_images, "forward_images": forward_images,
+            "parity_max_abs_diff": parity}
 
 
 if __name__ == "__main__":

@@ -125,7 +125,10 @@ int RunMain(TrainRuns runner, string work, string dataPath, string machine, Pars
     string md = Report.Markdown(results);
     Console.WriteLine(md);
     File.WriteAllText(Path.Combine(work, "results.md"), md);
-    File.WriteAllText(Path.Combine(work, "results.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+    File.WriteAllText(Path.Combine(work, "results.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions
+    {
+        WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    }));
     Log($"results written to {work}/results.md and results.json");
     return results.Runs.All(r => r.Ok) ? 0 : 1;
 }

@@ -147,12 +147,11 @@ int RunLarge(TrainRuns runner, string work, int count, string? dir, string machi
     }
     else Log($"reusing {dir} ({File.ReadAllText(marker)} images)");
     string cache = Path.Combine(work, "cache-large");
-    var beat = TimeSpan.FromSeconds(15);
     string[] recipe = ["--augment", "none"];
     var runs = new List<TrainRun>
     {
-        runner.Train("cold, --augment none, on-disk cache", dir, cache, recipe, beat),
-        runner.Train("warm, --augment none, on-disk cache", dir, cache, recipe, beat),
+        runner.Train("cold, --augment none, on-disk cache", dir, cache, recipe, echo: true, heartbeatSeconds: 15),
+        runner.Train("warm, --augment none, on-disk cache", dir, cache, recipe, echo: true, heartbeatSeconds: 15),
     };
     string md = $"Machine: {machine}.\n\n" + Report.LargeMarkdown(dir, count, runs);
     Console.WriteLine(md);

@@ -10,16 +10,18 @@ public sealed record TrainRun(string Label, bool Ok, double WallSeconds, double?
 public sealed class TrainRuns(string dotnet, string cliDll, string workDir, IReadOnlyList<string> extraArgs, Action<string> log)
 {
     /// <summary>
-    /// Runs `train` against <paramref name="cacheDir"/> (a fresh directory = cold run, the same again = warm run).
+    /// Runs `train` against <paramref name="cacheDir"/> (a fresh directory = cold run, the same again = warm run),
+    /// logging the child's RSS every <paramref name="heartbeatSeconds"/> and, when <paramref name="echo"/>, its output.
     /// </summary>
-    public TrainRun Train(string label, string data, string cacheDir, IEnumerable<string> recipeArgs, TimeSpan? heartbeat = null)
+    public TrainRun Train(string label, string data, string cacheDir, IEnumerable<string> recipeArgs, bool echo = false,
+        int heartbeatSeconds = 30)
     {
         string outDir = Path.Combine(workDir, "bundles", Slug(label));
         string[] args = [cliDll, "train", data, "--json", "--cache-dir", cacheDir, "--out", outDir, .. recipeArgs, .. extraArgs];
         log($"{label}: {Path.GetFileName(dotnet)} {string.Join(' ', args.Select(Quote))}");
         var r = ChildProcess.Run(dotnet, args, workDir,
-            onStderrLine: heartbeat is null ? null : line => log("  | " + line),
-            heartbeat: heartbeat,
+            onStderrLine: echo ? line => log("  | " + line) : null,
+            heartbeat: TimeSpan.FromSeconds(heartbeatSeconds),
             onHeartbeat: (t, rss, peak) => log($"  ... {t.TotalSeconds:F0} s, RSS {Mb(rss)} MB, peak {Mb(peak)} MB"));
         var json = r.LastJson;
         double? acc = Get(json, "val_accuracy"), secs = Get(json, "train_seconds");

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace Headstart.Bench;
 
@@ -7,7 +8,7 @@ public sealed record TrainRun(string Label, bool Ok, double WallSeconds, double?
     string? Bundle, string? Error);
 
 /// <summary>Runs the real CLI (`dotnet Headstart.Cli.dll train DATA --json ...`) as a child process, as a user would.</summary>
-public sealed class TrainRuns(string dotnet, string cliDll, string workDir, IReadOnlyList<string> extraArgs, Action<string> log)
+public sealed partial class TrainRuns(string dotnet, string cliDll, string workDir, IReadOnlyList<string> extraArgs, Action<string> log)
 {
     /// <summary>
     /// Runs `train` against <paramref name="cacheDir"/> (a fresh directory = cold run, the same again = warm run),
@@ -20,7 +21,7 @@ public sealed class TrainRuns(string dotnet, string cliDll, string workDir, IRea
         string[] args = [cliDll, "train", data, "--json", "--cache-dir", cacheDir, "--out", outDir, .. recipeArgs, .. extraArgs];
         log($"{label}: {Path.GetFileName(dotnet)} {string.Join(' ', args.Select(Quote))}");
         var r = ChildProcess.Run(dotnet, args, workDir,
-            onStderrLine: echo ? line => log("  | " + line) : null,
+            onStderrLine: echo ? line => log("  | " + Ansi().Replace(line, "")) : null,
             heartbeat: TimeSpan.FromSeconds(heartbeatSeconds),
             onHeartbeat: (t, rss, peak) => log($"  ... {t.TotalSeconds:F0} s, RSS {Mb(rss)} MB, peak {Mb(peak)} MB"));
         var json = r.LastJson;
@@ -40,6 +41,9 @@ public sealed class TrainRuns(string dotnet, string cliDll, string workDir, IRea
     private static double? Get(JsonElement? json, string name) =>
         json is { } j && j.ValueKind == JsonValueKind.Object && j.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number
             ? v.GetDouble() : null;
+
+    [GeneratedRegex(@"\x1b\[[0-9;]*m")]
+    private static partial Regex Ansi();
 
     private static string Slug(string s) => new(s.Select(c => char.IsLetterOrDigit(c) ? c : '-').ToArray());
 

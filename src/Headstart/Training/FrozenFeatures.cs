@@ -46,9 +46,24 @@ public sealed class FrozenFeatures : IDisposable
         TrainOptions o, float[]? meanImage, ITrainingReporter? reporter, Action<SkippedFile> onSkipped, CancellationToken ct)
     {
         var engine = Resolve(o.Engine, spec, weightsPath);
-        using var ort = engine == FeatureEngine.Onnx ? new OrtFeatureExtractor(weightsPath!) : null;
+        // Created on the first cache miss only: a warm run never pays for building the ONNX Runtime session.
+        var ort = new Lazy<OrtFeatureExtractor>(() => new OrtFeatureExtractor(weightsPath!));
         model.eval();
-        Func<Tensor, Tensor> backbone = ort is not null ? ort.Extract : model.ForwardFeatures;
+        Func<Tensor, Tensor> backbone = engine == FeatureEngine.Onnx ? x => ort.Value.Extract(x) : model.ForwardFeatures;
+        try
+        {
+            return ExtractWith(backbone, engine, model, spec, weightsPath, data, o, meanImage, reporter, onSkipped, ct);
+        }
+        finally
+        {
+            if (ort.IsValueCreated) ort.Value.Dispose();
+        }
+    }
+
+    private static FrozenFeatures ExtractWith(Func<Tensor, Tensor> backbone, FeatureEngine engine, ImageClassifier model,
+        ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o, float[]? meanImage, ITrainingReporter? reporter,
+        Action<SkippedFile> onSkipped, CancellationToken ct)
+    {
 
         var centre = ImageTransform.Eval(spec.Preprocessing, meanImage);
         var mirror = ImageTransform.EvalMirrored(spec.Preprocessing, meanImage);

@@ -16,6 +16,7 @@ public static class ModelRegistry
             MobileNetFamily.Specs(),
             GoogLeNetFamily.Specs(),
             InceptionFamily.Specs(),
+            SmallCnnFamily.Specs(),
             // Each model family adds its records here (one file per family under Models/).
         }.SelectMany(s => s);
         var dict = new Dictionary<string, ModelSpec>(StringComparer.Ordinal);

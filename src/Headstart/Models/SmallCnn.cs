@@ -7,7 +7,7 @@ namespace Headstart.Models;
 /// <summary>
 /// A small CNN for training from scratch, in the spirit of PyTorch's MNIST and CIFAR-10 tutorial networks: two blocks
 /// of two 3x3 convolutions (with BatchNorm, so that it trains in few epochs) and a max-pool, then a two-layer classifier.
-/// It is the "no transfer" baseline of <c>headstart compare</c>: about 0.2 M parameters on 32x32 inputs, cheap on a CPU.
+/// It is the "no transfer" baseline of <c>headstart compare</c>: about 80 K parameters and 6.5 M multiply-adds on 32x32 inputs (ResNet18: 11.7 M and 1.8 G at 224), cheap on a CPU.
 /// An adaptive average pool makes it accept any input of at least 4x4 after the two pools.
 /// </summary>
 public sealed class SmallCnn : ImageClassifier
@@ -21,16 +21,16 @@ public sealed class SmallCnn : ImageClassifier
     {
         this.numClasses = numClasses;
         features = Sequential(
-            Conv2d(3, 32, 3, padding: 1, bias: false), BatchNorm2d(32), ReLU(inplace: true),   // 0, 1, 2
-            Conv2d(32, 32, 3, padding: 1, bias: false), BatchNorm2d(32), ReLU(inplace: true),  // 3, 4, 5
+            Conv2d(3, 16, 3, padding: 1, bias: false), BatchNorm2d(16), ReLU(inplace: true),   // 0, 1, 2
+            Conv2d(16, 16, 3, padding: 1, bias: false), BatchNorm2d(16), ReLU(inplace: true),  // 3, 4, 5
             MaxPool2d(2),                                                                      // 6: S/2
-            Conv2d(32, 64, 3, padding: 1, bias: false), BatchNorm2d(64), ReLU(inplace: true),  // 7, 8, 9
-            Conv2d(64, 64, 3, padding: 1, bias: false), BatchNorm2d(64), ReLU(inplace: true),  // 10, 11, 12
+            Conv2d(16, 32, 3, padding: 1, bias: false), BatchNorm2d(32), ReLU(inplace: true),  // 7, 8, 9
+            Conv2d(32, 32, 3, padding: 1, bias: false), BatchNorm2d(32), ReLU(inplace: true),  // 10, 11, 12
             MaxPool2d(2));                                                                     // 13: S/4
         avgpool = AdaptiveAvgPool2d((4, 4));
         classifier = Sequential(
             Dropout(dropout / 2),
-            Linear(64 * 4 * 4, 128), ReLU(inplace: true),
+            Linear(32 * 4 * 4, 128), ReLU(inplace: true),
             Dropout(dropout),
             Linear(128, numClasses));
         RegisterComponents();
@@ -41,8 +41,8 @@ public sealed class SmallCnn : ImageClassifier
     public override Tensor ForwardFeatures(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = avgpool.call(features.call(input));   // (B, 64, 4, 4)
-        return x.flatten(1).MoveToOuterDisposeScope(); // (B, 1024)
+        var x = avgpool.call(features.call(input));   // (B, 32, 4, 4)
+        return x.flatten(1).MoveToOuterDisposeScope(); // (B, 512)
     }
 
     public override Tensor ForwardClassifier(Tensor features) => classifier.call(features);

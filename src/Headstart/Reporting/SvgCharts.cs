@@ -25,7 +25,8 @@ public static class SvgCharts
         const int left = 58, right = 16, top = 30, bottom = 46;
         var pts = series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.Y) && double.IsFinite(p.X) && (!logX || p.X > 0)).ToList();
         var sb = new StringBuilder();
-        int legendRows = (series.Count + 2) / 3;
+        const int perRow = 2;
+        int legendRows = (series.Count + perRow - 1) / perRow;
         int h = height + legendRows * 18;
         sb.Append($"<svg id=\"{Html.Text(id)}\" class=\"chart\" role=\"img\" viewBox=\"0 0 {width} {h}\" width=\"{width}\" height=\"{h}\" xmlns=\"http://www.w3.org/2000/svg\">");
         sb.Append($"<title>{Html.Text(title)}</title>");
@@ -80,12 +81,13 @@ public static class SvgCharts
                 string path = string.Join(" ", good.Select((p, k) => $"{(k == 0 ? 'M' : 'L')}{F(Px(p.X))},{F(Py(p.Y))}"));
                 sb.Append($"<path class=\"{cls}\" d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{(s.Dashed ? " stroke-dasharray=\"6 4\"" : "")}><title>{Html.Text(s.Name)}</title></path>");
             }
-            foreach (var p in good)
+            // Markers only where they stay readable (e.g. shot counts, short runs), not on 150-epoch curves.
+            foreach (var p in good.Count <= 40 ? good : [])
                 sb.Append($"<circle cx=\"{F(Px(p.X))}\" cy=\"{F(Py(p.Y))}\" r=\"3\" fill=\"{color}\"><title>{Html.Text(s.Name)}: {Html.Num(p.X, "0.##")}, {(percentY ? Html.Percent(p.Y) : Html.Num(p.Y, "0.####"))}</title></circle>");
-            // Legend, three entries per row under the plot.
-            int lx = left + i % 3 * (pw / 3), ly = height + 4 + i / 3 * 18;
+            // Legend under the plot.
+            int lx = left + i % perRow * (pw / perRow), ly = height + 4 + i / perRow * 18;
             sb.Append($"<line x1=\"{lx}\" x2=\"{lx + 22}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"{(s.Dashed ? " stroke-dasharray=\"6 4\"" : "")}/>");
-            sb.Append($"<text x=\"{lx + 28}\" y=\"{ly + 4}\" font-size=\"12\">{Html.Text(Shorten(s.Name, 34))}</text>");
+            sb.Append($"<text x=\"{lx + 28}\" y=\"{ly + 4}\" font-size=\"12\">{Html.Text(Shorten(s.Name, 40))}</text>");
         }
         sb.Append("</svg>");
         return sb.ToString();

@@ -69,7 +69,8 @@ public static class ComparisonReport
               .Append("<p>Val accuracy as a function of the number of labelled training images per class, on the same validation set. " +
                       "This is where transfer learning is supposed to pay off: when there isn't much labelled data.</p>")
               .Append(SvgCharts.Line("efficiency-curve", "Val accuracy vs labelled images per class", "labelled images per class (log scale)",
-                  "val accuracy", series, yMin: 0, yMax: 1, logX: true, percentY: true, width: 720, height: 360));
+                  "val accuracy", series, yMin: Math.Max(0, Math.Floor(r.Curve.Min(p => p.ValAccuracy) * 10 - 0.5) / 10),
+                  yMax: Math.Min(1, Math.Ceiling(r.Curve.Max(p => p.ValAccuracy) * 10 + 0.5) / 10), logX: true, percentY: true, width: 720, height: 360));
             var shots = r.Curve.Select(p => p.PerClass).Distinct().Order().ToList();
             var recipes = r.Curve.Select(p => p.Recipe).Distinct().Order().ToList();
             sb.Append(Html.Table(["images per class", .. recipes.Select(Comparison.NameOf)],
@@ -82,15 +83,18 @@ public static class ComparisonReport
 
         var o = r.Options;
         sb.Append("<section id=\"config\"><h2>Protocol</h2>");
-        sb.Append(Html.KeyValues([
-            ("pretrained model", o.Model + (o.WeightsPath is null ? "" : $" ({o.WeightsPath})")),
-            ("frozen transfer", $"{o.Epochs} epochs on cached features, AdamW 1e-3, cosine, {o.AugmentViews} augmented view(s) per image"),
-            ("fine-tuning", $"1 frozen epoch, then {o.FineTuneEpochs} unfrozen (SGD, one-cycle, discriminative rates)"),
-            ("same arch from scratch", $"{o.ScratchEpochs} epochs, AdamW 1e-3, one-cycle"),
-            ("small CNN from scratch", $"small_cnn on 32-px inputs, at least {o.SmallCnnEpochs} epochs and {o.SmallCnnMinSteps} steps, AdamW 2e-3, one-cycle, no augmentation"),
-            ("shot counts", string.Join(", ", o.Shots)),
-            ("seed / batch size", $"{o.Seed} / {o.BatchSize}"),
-        ]));
+        var protocol = new List<(string, string)> { ("pretrained model", o.Model + (o.WeightsPath is null ? "" : $" ({o.WeightsPath})")) };
+        foreach (var recipe in Enum.GetValues<Recipe>().Where(rc => !o.Skip.Contains(rc)))
+            protocol.Add((Comparison.NameOf(recipe), recipe switch
+            {
+                Recipe.Frozen => $"{o.Epochs} epochs on cached features, AdamW 1e-3, cosine, {o.AugmentViews} augmented view(s) per image",
+                Recipe.FineTune => $"1 frozen epoch, then {o.FineTuneEpochs} unfrozen (SGD, one-cycle, discriminative rates)",
+                Recipe.Scratch => $"{o.ScratchEpochs} epochs, AdamW 1e-3, one-cycle",
+                _ => $"small_cnn on 32-px inputs, at least {o.SmallCnnEpochs} epochs and {o.SmallCnnMinSteps} steps, AdamW 2e-3, one-cycle, no augmentation",
+            }));
+        protocol.Add(("shot counts", o.Shots.Count == 0 ? "none" : string.Join(", ", o.Shots)));
+        protocol.Add(("seed / batch size", $"{o.Seed} / {o.BatchSize}"));
+        sb.Append(Html.KeyValues(protocol));
         sb.Append("</section>\n");
         return Html.Page("Headstart: transfer vs scratch", sb.ToString());
     }

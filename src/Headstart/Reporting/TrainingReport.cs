@@ -73,8 +73,11 @@ public static class TrainingReport
           .Append("</div><div>")
           .Append(SvgCharts.Line("accuracy-curve", "Accuracy per epoch", "epoch", "accuracy", [trainAcc, valAcc], yMin: 0, yMax: 1, percentY: true))
           .Append("</div></div>");
+        bool keepBest = m.Training?.TryGetValue("keep_best", out var kb) == true && kb.ValueKind == JsonValueKind.True;
         sb.Append("<p class=\"muted\">Train values are averaged over each epoch while the weights change (with augmentation when enabled); " +
-                  "val values are measured after the epoch. The bundle keeps the weights of the best val epoch unless trained with --last.</p></section>\n");
+                  "val values are measured after the epoch. ")
+          .Append(keepBest ? "The bundle keeps the weights of the best val epoch." : "The bundle keeps the last epoch's weights.")
+          .Append("</p></section>\n");
     }
 
     private static void Metrics(StringBuilder sb, ClassificationMetrics m)

@@ -52,7 +52,8 @@ public class ComparisonTests
     {
         // 500 val images: two standard errors of the difference are about 5 points at 75-80% accuracy.
         var f = Comparison.Findings(Result((5, 0.60, 0.45), (20, 0.778, 0.766), (100, 0.842, 0.85)));
-        Assert.Equal("Transfer was ahead at 5 images per class, within noise at 20, 100.", f[0]);
+        Assert.Equal("Transfer was ahead at 5 images per class, within noise at 20, 100. " +
+                     "Point estimates: transfer higher at 5, 20, lower at 100 images per class; largest gap +15.0 points at 5.", f[0]);
         Assert.Contains("20 images per class: transfer 77.8% vs small CNN from scratch 76.6% (+1.2 points, within noise", f[2]);
         Assert.Contains("100 images per class: transfer 84.2% vs small CNN from scratch 85.0% (-0.8 points, within noise", f[3]);
 
@@ -70,6 +71,7 @@ public class ComparisonTests
         Assert.Contains("id=\"efficiency-curve\"", html);
         Assert.Contains("id=\"efficiency-table\"", html);
         Assert.Contains("Transfer was ahead at 5 images per class, within noise at 100.", html);
+        Assert.Contains("lower at 100 images per class", html);
         Assert.Contains("intro &lt;b&gt;text&lt;/b&gt;", html);
     }
 }

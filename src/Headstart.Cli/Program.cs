@@ -2,7 +2,12 @@ using System.CommandLine;
 using Headstart.Cli.Common;
 
 // Program.cs only wires the verbs; each lives in its own folder.
-var root = new RootCommand("headstart: transfer learning on images, on TorchSharp");
+// A plain Command named "headstart" rather than RootCommand, whose name would be the assembly's (Headstart.Cli).
+var root = new Command("headstart", "headstart: transfer learning on images, on TorchSharp")
+{
+    new System.CommandLine.Help.HelpOption(),
+    new VersionOption(),
+};
 root.Options.Add(Shell.Json);
 root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Doctor.DoctorCommand.Create());

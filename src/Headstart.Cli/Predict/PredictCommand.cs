@@ -12,17 +12,18 @@ public static class PredictCommand
     private static readonly Argument<string> Bundle = new("bundle") { Description = "Bundle directory written by 'headstart train'" };
     private static readonly Argument<string[]> Inputs = new("inputs") { Description = "Image files and/or directories (searched recursively)", Arity = ArgumentArity.OneOrMore };
     private static readonly Option<int> Top = Opt.Of("--top", "Show the K most likely classes", 1);
+    private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Weights file to use instead of the bundle's own (same arch and classes)");
     private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Images per forward pass", 16);
 
     public static Command Create()
     {
-        var cmd = new Command("predict", "Classify images with a trained bundle") { Bundle, Inputs, Top, BatchSize };
+        var cmd = new Command("predict", "Classify images with a trained bundle") { Bundle, Inputs, Top, BatchSize, Weights };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
             int top = parse.GetValue(Top), batch = Math.Max(1, parse.GetValue(BatchSize));
             if (top < 1) throw new CliException("--top must be at least 1", Shell.UsageError);
             var files = Expand(parse.GetValue(Inputs)!, out var missing);
-            using var clf = Classifier.Load(parse.GetValue(Bundle)!);
+            using var clf = Classifier.Load(parse.GetValue(Bundle)!, weightsOverride: parse.GetValue(Weights));
             var results = new List<(string Path, Prediction? P, string? Error)>();
             results.AddRange(missing.Select(m => (m, (Prediction?)null, (string?)"no such file or directory")));
             foreach (var chunk in files.Chunk(batch))

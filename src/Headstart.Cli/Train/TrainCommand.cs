@@ -34,11 +34,13 @@ public static class TrainCommand
     private static readonly Option<double?> ClipGrad = Opt.Maybe<double?>("--clip-grad", "Clip the gradient norm to this value");
     private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (training is deterministic for a seed on CPU)", 42);
     private static readonly Option<string> Augment = Opt.Choice("--augment", "Augmentation: none, light (random resized crop + flip), standard (+ rotation, colour jitter)", "light", "none", "light", "standard");
-    private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: augmented views per training image in the feature cache", 4);
+    private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops)", 1);
     private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
-    private static readonly Option<bool> NoKeepBest = Opt.Flag("--last", "Keep the last epoch's weights instead of the best validation epoch's");
+    private static readonly Option<bool> KeepBest = Opt.Flag("--keep-best", "Keep the weights of the best validation epoch (selection on val: its accuracy becomes optimistic)");
     private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
+    private static readonly Option<string> Engine = Opt.Choice("--engine", "frozen: engine for the backbone pass (auto: ONNX Runtime for resnet18-cntk's .onnx weights, else TorchSharp)", "auto", "auto", "torch", "onnx");
+    private static readonly Option<bool> NoTta = Opt.Flag("--no-tta", "frozen: don't average validation predictions with the mirrored image");
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
 
     public static Command Create()
@@ -47,13 +49,15 @@ public static class TrainCommand
         {
             Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, Optimizer, Schedule,
             StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
-            Patience, NoKeepBest, Workers, CacheDir,
+            Patience, KeepBest, Workers, CacheDir, Engine, NoTta,
         };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
             string data = parse.GetValue(Data)!;
             var options = ReadOptions(parse);
             string outDir = parse.GetValue(Out) ?? DefaultOut(data, options.Model);
+            ModelRegistry.Get(options.Model); // a typo fails before the data is read
+            DatasetPreflight.Run(output, data, outDir, options);
             var dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
             output.Line($"[bold]{Markup.Escape(options.Model)}[/] on [bold]{Markup.Escape(data)}[/]: {dataset.Classes.Count} classes " +
                         $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +
@@ -114,10 +118,12 @@ public static class TrainCommand
         Seed = parse.GetValue(Seed),
         Augment = parse.GetValue(Augment) switch { "none" => AugmentLevel.None, "standard" => AugmentLevel.Standard, _ => AugmentLevel.Light },
         AugmentViews = parse.GetValue(AugmentViews),
-        KeepBest = !parse.GetValue(NoKeepBest),
+        KeepBest = parse.GetValue(KeepBest),
         EarlyStoppingPatience = parse.GetValue(Patience),
         Workers = parse.GetValue(Workers),
         CacheDir = parse.GetValue(CacheDir),
+        Engine = parse.GetValue(Engine) switch { "torch" => FeatureEngine.Torch, "onnx" => FeatureEngine.Onnx, _ => FeatureEngine.Auto },
+        TestTimeFlip = !parse.GetValue(NoTta),
         ValSplit = parse.GetValue(ValSplit),
     };
 

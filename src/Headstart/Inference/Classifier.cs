@@ -35,9 +35,10 @@ public sealed class Classifier : IDisposable
     }
 
     /// <summary>Opens a bundle directory written by 'headstart train'.</summary>
-    public static Classifier Load(string bundleDir, DecodeOptions? decode = null)
+    /// <param name="weightsOverride">Weights to use instead of the bundle's own (same arch and class count).</param>
+    public static Classifier Load(string bundleDir, DecodeOptions? decode = null, string? weightsOverride = null)
     {
-        var (manifest, _, model) = ModelBundle.Load(bundleDir);
+        var (manifest, _, model) = ModelBundle.Load(bundleDir, weightsOverride);
         return new Classifier(model, manifest, decode);
     }
 

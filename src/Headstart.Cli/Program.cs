@@ -17,6 +17,8 @@ root.Subcommands.Add(Headstart.Cli.Train.TrainCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Evaluate.EvaluateCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Predict.PredictCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Demo.DemoCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Report.ReportCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Compare.CompareCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

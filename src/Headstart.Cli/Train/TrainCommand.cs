@@ -3,6 +3,7 @@ using Headstart.Bundles;
 using Headstart.Cli.Common;
 using Headstart.Data;
 using Headstart.Models;
+using Headstart.Reporting;
 using Headstart.Training;
 using Spectre.Console;
 
@@ -64,17 +65,21 @@ public static class TrainCommand
             if (dataset.Skipped.Count > 0) output.Warn($"{dataset.Skipped.Count} file(s) skipped while scanning (see model.json)");
             var reporter = new ConsoleReporter(output);
             using var result = reporter.Run(() => new TransferTrainer(reporter).Train(dataset, options));
-            ModelBundle.Save(outDir, result.Model, result.Manifest);
+            // The report is written into the bundle's temp directory, so it is part of the atomic write.
+            ModelBundle.Save(outDir, result.Model, result.Manifest, tmp =>
+                TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions)));
             MetricsView.Write(output, result.Metrics);
             int skippedCount = result.Manifest.Dataset?.SkippedCount ?? 0;
             output.Line($"val accuracy [bold green]{result.Metrics.Accuracy:P1}[/], {result.Manifest.TrainSeconds:F1}s" +
                         (skippedCount > 0 ? $", {skippedCount} file(s) skipped" : "") + $"; bundle saved to [bold]{Markup.Escape(Path.GetFullPath(outDir))}[/]");
+            output.Line($"report: [bold]{Markup.Escape(Path.GetFullPath(Path.Combine(outDir, TrainingReport.FileName)))}[/]");
             output.Line($"predict with: headstart predict {Markup.Escape(outDir)} IMAGE...");
             return (Shell.Ok, new
             {
                 val_accuracy = result.Metrics.Accuracy,
                 macro_f1 = result.Metrics.MacroF1,
                 bundle = Path.GetFullPath(outDir),
+                report = Path.GetFullPath(Path.Combine(outDir, TrainingReport.FileName)),
                 model = options.Model,
                 classes = dataset.Classes,
                 train_count = dataset.Train.Count,

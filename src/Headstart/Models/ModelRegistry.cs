@@ -22,6 +22,7 @@ public static class ModelRegistry
             ConvNeXtFamily.Specs(),
             ShuffleNetV2Family.Specs(),
             MNASNetFamily.Specs(),
+            SmallCnnFamily.Specs(),
             // Each model family adds its records here (one file per family under Models/).
         }.SelectMany(s => s);
         var dict = new Dictionary<string, ModelSpec>(StringComparer.Ordinal);

@@ -58,5 +58,6 @@ internal static class ParameterCounts
         ["mnasnet0_75"] = 3170208,
         ["mnasnet1_0"] = 4383312,
         ["mnasnet1_3"] = 6282256,
+        ["small_cnn"] = 211416,
     };
 }

@@ -72,6 +72,9 @@ internal sealed class OnnxGraphBuilder
         return a;
     }
 
+    public static AttributeProto Str(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+
     public static AttributeProto Float(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
     // ---- operators -------------------------------------------------------------------------------------------
@@ -83,6 +86,19 @@ internal sealed class OnnxGraphBuilder
             Ints("dilations", 1, 1), Int("group", groups));
 
     public string Relu(string x) => Node("Relu", [x], "relu");
+
+    /// <summary>min(max(x, lo), hi); opset ≥ 11 takes the bounds as inputs.</summary>
+    public string Clip(string x, float min, float max) =>
+        Node("Clip", [x, Initializer("clip_min", [min]), Initializer("clip_max", [max])], "clip");
+
+    /// <summary>PyTorch's Hardsigmoid, relu6(x + 3) / 6 = clamp(x/6 + 1/2, 0, 1).</summary>
+    public string HardSigmoid(string x) => Node("HardSigmoid", [x], "hardsigmoid", Float("alpha", 1f / 6), Float("beta", 0.5f));
+
+    public string Concat(string[] inputs, long axis) => Node("Concat", inputs, "concat", Int("axis", axis));
+
+    public string Cast(string x, DataType to) => Node("Cast", [x], "cast", Int("to", (long)to));
+
+    public string Transpose(string x, params long[] perm) => Node("Transpose", [x], "transpose", Ints("perm", perm));
 
     public string MaxPool(string x, long kernel, long stride, long pad) =>
         Node("MaxPool", [x], "maxpool", Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad));

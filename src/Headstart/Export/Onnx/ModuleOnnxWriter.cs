@@ -1,0 +1,227 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using TorchSharp;
+using Module = TorchSharp.torch.nn.Module;
+
+namespace Headstart.Export.Onnx;
+
+/// <summary>A value in the graph with its shape: (C, H, W) for feature maps, (C) with H = W = 0 after Flatten.</summary>
+internal readonly record struct OnnxValue(string Name, long C, long H, long W);
+
+/// <summary>
+/// Writes a model by walking its module tree: standard layers (Conv2d, BatchNorm2d, activations, pools, Linear,
+/// Dropout) map one-to-one onto ONNX operators, reading their hyper-parameters from the modules themselves, and the
+/// few Headstart blocks whose forward is not a plain chain (inverted residuals, squeeze-excitation, Fire) have a
+/// handler each. A BatchNorm2d that directly follows a Conv2d in a Sequential is folded into it (eval semantics).
+/// Shapes are tracked so that AdaptiveAvgPool2d becomes an exact fixed-size operator for the export's input size.
+/// </summary>
+internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
+{
+    /// <summary>Writes <paramref name="module"/> applied to <paramref name="x"/>; <paramref name="path"/> is its state-dict prefix.</summary>
+    public OnnxValue Write(Module module, OnnxValue x, string path)
+    {
+        switch (module)
+        {
+            case Sequential seq:
+                var children = seq.named_children().ToList();
+                for (int i = 0; i < children.Count; i++)
+                {
+                    var (name, child) = children[i];
+                    if (child is Conv2d conv && i + 1 < children.Count && children[i + 1].module is BatchNorm2d bn)
+                    {
+                        x = Conv(conv, bn, x, Key(path, name));
+                        i++;
+                    }
+                    else x = Write(child, x, Key(path, name));
+                }
+                return x;
+            case Conv2d conv: return Conv(conv, null, x, path);
+            case BatchNorm2d bn: return BatchNorm(bn, x, path);
+            case TorchSharp.Modules.ReLU: return x with { Name = b.Relu(x.Name) };
+            case ReLU6: return x with { Name = b.Clip(x.Name, 0f, 6f) };
+            case Hardtanh h: return x with { Name = b.Clip(x.Name, (float)h.min_val, (float)h.max_val) };   // ReLU6 = Hardtanh(0, 6)
+            case TorchSharp.Modules.Hardswish: return x with { Name = b.Node("HardSwish", [x.Name], "hardswish") };
+            case TorchSharp.Modules.Hardsigmoid: return x with { Name = b.HardSigmoid(x.Name) };
+            case TorchSharp.Modules.Sigmoid: return x with { Name = b.Node("Sigmoid", [x.Name], "sigmoid") };
+            case TorchSharp.Modules.SiLU: return x with { Name = b.Mul(x.Name, b.Node("Sigmoid", [x.Name], "sigmoid")) };
+            case TorchSharp.Modules.Dropout or TorchSharp.Modules.Identity: return x;
+            case MaxPool2d p: return Pool("MaxPool", x, p.kernel_size, p.stride ?? p.kernel_size, p.padding ?? [0, 0], p.ceil_mode);
+            case AvgPool2d p when p.divisor_override is null:
+                return Pool("AveragePool", x, p.kernel_size, p.stride ?? p.kernel_size, p.padding ?? [0, 0], p.ceil_mode, p.count_include_pad);
+            case AdaptiveAvgPool2d p: return AdaptiveAvgPool(x, p.output_size[0], p.output_size.Length > 1 ? p.output_size[1] : p.output_size[0]);
+            case Linear l: return Linear(l, x, path);
+        }
+        return module.GetType().Name switch
+        {
+            "InvertedResidualV2" or "InvertedResidualV3" => Residual(module, x, path),
+            "SqueezeExcitation" => SqueezeExcitation(module, x, path),
+            "Fire" => Fire(module, x, path),
+            "BasicConv2d" => BasicConv(module, x, path),
+            _ => throw new HeadstartException($"ONNX export cannot write module '{path}' of type {module.GetType().Name}."),
+        };
+    }
+
+    public OnnxValue Flatten(OnnxValue x) => new(b.Flatten(x.Name), x.C * Math.Max(1, x.H) * Math.Max(1, x.W), 0, 0);
+
+    public OnnxValue GlobalAveragePool(OnnxValue x) => x with { Name = b.GlobalAveragePool(x.Name), H = 1, W = 1 };
+
+    // ---- layers ----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Conv2d, with the following BatchNorm folded in when given: with s = γ / √(σ² + ε), W' = W·s (per output
+    /// channel) and b' = (b − μ)·s + β. Computed in float64, stored in float32.
+    /// </summary>
+    private OnnxValue Conv(Conv2d conv, BatchNorm2d? bn, OnnxValue x, string path)
+    {
+        if (conv.padding_type is not null || conv.padding_mode != PaddingModes.Zeros)
+            throw new HeadstartException($"ONNX export supports explicit zero padding only (conv '{path}').");
+        using var scope = NewDisposeScope();
+        var w = conv.weight!.detach().cpu().to(ScalarType.Float64);                        // (O, I/g, kh, kw)
+        var bias = conv.bias is { } cb ? cb.detach().cpu().to(ScalarType.Float64) : zeros(w.shape[0], ScalarType.Float64);
+        if (bn is not null)
+        {
+            var (scale, shift) = BnAffine(bn);
+            w = w * scale!.view(-1, 1, 1, 1);
+            bias = bias * scale + shift;
+        }
+        var wName = Initializer($"{path}.weight", w);
+        var bName = Initializer($"{path}.bias", bias);
+        var (k, s, d) = (conv.kernel_size, conv.stride, conv.dilation);
+        var p = conv.padding ?? throw new HeadstartException($"ONNX export needs explicit padding (conv '{path}')."); 
+        var y = b.Node("Conv", [x.Name, wName, bName], "conv",
+            OnnxGraphBuilder.Ints("kernel_shape", k), OnnxGraphBuilder.Ints("strides", s),
+            OnnxGraphBuilder.Ints("pads", p[0], p[1], p[0], p[1]), OnnxGraphBuilder.Ints("dilations", d),
+            OnnxGraphBuilder.Int("group", conv.groups));
+        return new OnnxValue(y, w.shape[0], OutSize(x.H, k[0], s[0], p[0], d[0], false), OutSize(x.W, k[1], s[1], p[1], d[1], false));
+    }
+
+    /// <summary>A BatchNorm that follows no conv (DenseNet's pre-activation): x·s + (β − μ·s) per channel.</summary>
+    private OnnxValue BatchNorm(BatchNorm2d bn, OnnxValue x, string path)
+    {
+        using var scope = NewDisposeScope();
+        var (scale, shift) = BnAffine(bn);
+        var y = b.Add(b.Mul(x.Name, Initializer($"{path}.scale", scale.view(1, -1, 1, 1))), Initializer($"{path}.shift", shift.view(1, -1, 1, 1)));
+        return x with { Name = y };
+    }
+
+    /// <summary>Eval-mode BatchNorm as y = x·scale + shift, both (C), float64.</summary>
+    private static (Tensor Scale, Tensor Shift) BnAffine(BatchNorm2d bn)
+    {
+        var mean = bn.running_mean!.detach().cpu().to(ScalarType.Float64);
+        var variance = bn.running_var!.detach().cpu().to(ScalarType.Float64);
+        var gamma = bn.weight is { } g ? g.detach().cpu().to(ScalarType.Float64) : ones_like(mean);
+        var beta = bn.bias is { } bb ? bb.detach().cpu().to(ScalarType.Float64) : zeros_like(mean);
+        var scale = gamma / (variance + bn.eps).sqrt();
+        return (scale, beta - mean * scale);
+    }
+
+    private OnnxValue Linear(Linear l, OnnxValue x, string path)
+    {
+        using var scope = NewDisposeScope();
+        var w = l.weight!.detach().cpu();
+        var bias = l.bias is { } lb ? lb.detach().cpu() : zeros(w.shape[0]);
+        var y = b.Linear(x.Name, Initializer($"{path}.weight", w), Initializer($"{path}.bias", bias));
+        return new OnnxValue(y, w.shape[0], 0, 0);
+    }
+
+    private OnnxValue Pool(string op, OnnxValue x, long[] k, long[] s, long[] p, bool ceil, bool countIncludePad = false)
+    {
+        if (k.Length == 1) k = [k[0], k[0]];
+        if (s.Length == 1) s = [s[0], s[0]];
+        if (p.Length == 1) p = [p[0], p[0]];
+        var attributes = new List<Onnx.AttributeProto>
+        {
+            OnnxGraphBuilder.Ints("kernel_shape", k), OnnxGraphBuilder.Ints("strides", s),
+            OnnxGraphBuilder.Ints("pads", p[0], p[1], p[0], p[1]), OnnxGraphBuilder.Int("ceil_mode", ceil ? 1 : 0),
+        };
+        if (op == "AveragePool") attributes.Add(OnnxGraphBuilder.Int("count_include_pad", countIncludePad ? 1 : 0));
+        var y = b.Node(op, [x.Name], op.ToLowerInvariant(), [.. attributes]);
+        return x with { Name = y, H = OutSize(x.H, k[0], s[0], p[0], 1, ceil), W = OutSize(x.W, k[1], s[1], p[1], 1, ceil) };
+    }
+
+    /// <summary>
+    /// PyTorch's adaptive average pool for the shapes the zoo meets: identity when sizes match, GlobalAveragePool to
+    /// 1x1, AveragePool when the input is a multiple of the output, and nearest-neighbour replication when the output
+    /// is a multiple of the input (a small input under AlexNet/VGG's fixed 6x6 / 7x7 pool: every bin is one pixel).
+    /// </summary>
+    private OnnxValue AdaptiveAvgPool(OnnxValue x, long oh, long ow)
+    {
+        if (x.H == oh && x.W == ow) return x;
+        if (oh == 1 && ow == 1) return GlobalAveragePool(x);
+        if (x.H % oh == 0 && x.W % ow == 0)
+            return Pool("AveragePool", x, [x.H / oh, x.W / ow], [x.H / oh, x.W / ow], [0, 0], false);
+        if (oh % x.H == 0 && ow % x.W == 0)
+        {
+            var scales = b.Initializer("scales", [1f, 1f, oh / (float)x.H, ow / (float)x.W], 4);
+            var y = b.Node("Resize", [x.Name, "", scales], "resize",
+                OnnxGraphBuilder.Str("mode", "nearest"), OnnxGraphBuilder.Str("coordinate_transformation_mode", "asymmetric"),
+                OnnxGraphBuilder.Str("nearest_mode", "floor"));
+            return x with { Name = y, H = oh, W = ow };
+        }
+        throw new HeadstartException(
+            $"ONNX export cannot write an adaptive average pool from {x.H}x{x.W} to {oh}x{ow}; export at the model's own input size.");
+    }
+
+    // ---- Headstart blocks ------------------------------------------------------------------------------------
+
+    /// <summary>MobileNet inverted residual: its one Sequential child, plus the input when the shape is unchanged
+    /// (torchvision's use_res_connect: stride 1 and in == out channels).</summary>
+    private OnnxValue Residual(Module module, OnnxValue x, string path)
+    {
+        var (name, body) = module.named_children().Single();
+        var y = Write(body, x, Key(path, name));
+        return y.C == x.C && y.H == x.H && y.W == x.W ? y with { Name = b.Add(y.Name, x.Name) } : y;
+    }
+
+    /// <summary>torchvision.ops.SqueezeExcitation: x · gate(fc2(act(fc1(avgpool(x))))).</summary>
+    private OnnxValue SqueezeExcitation(Module module, OnnxValue x, string path)
+    {
+        var s = GlobalAveragePool(x);                                                    // (N, C, 1, 1)
+        s = Write(Child<Conv2d>(module, "fc1"), s, Key(path, "fc1"));
+        s = Write(Child<Module>(module, "activation"), s, Key(path, "activation"));
+        s = Write(Child<Conv2d>(module, "fc2"), s, Key(path, "fc2"));
+        s = Write(Child<Module>(module, "scale_activation"), s, Key(path, "scale_activation"));
+        return x with { Name = b.Mul(s.Name, x.Name) };
+    }
+
+    /// <summary>GoogLeNet / Inception's conv unit: conv + BN (folded) + ReLU.</summary>
+    private OnnxValue BasicConv(Module module, OnnxValue x, string path)
+    {
+        var y = Conv(Child<Conv2d>(module, "conv"), Child<BatchNorm2d>(module, "bn"), x, path);
+        return y with { Name = b.Relu(y.Name) };
+    }
+
+    /// <summary>SqueezeNet's Fire: squeeze 1x1 → ReLU → concat(expand 1x1 → ReLU, expand 3x3 → ReLU) on channels.</summary>
+    private OnnxValue Fire(Module module, OnnxValue x, string path)
+    {
+        OnnxValue Step(OnnxValue v, string conv, string act) =>
+            Write(Child<Module>(module, act), Write(Child<Conv2d>(module, conv), v, Key(path, conv)), Key(path, act));
+        var s = Step(x, "squeeze", "squeeze_activation");
+        var e1 = Step(s, "expand1x1", "expand1x1_activation");
+        var e3 = Step(s, "expand3x3", "expand3x3_activation");
+        return e1 with { Name = b.Concat([e1.Name, e3.Name], axis: 1), C = e1.C + e3.C };
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------------------------
+
+    private static T Child<T>(Module module, string name) where T : Module =>
+        module.named_children().FirstOrDefault(c => c.name == name).module as T
+        ?? throw new HeadstartException($"ONNX export: {module.GetType().Name} has no {typeof(T).Name} child '{name}'.");
+
+    private static string Key(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
+
+    private string Initializer(string stem, Tensor t)
+    {
+        using var f = t.to(ScalarType.Float32).contiguous();
+        return b.Initializer(stem, f.data<float>().ToArray(), f.shape);
+    }
+
+    /// <summary>PyTorch's output size of a conv / pool (with ceil_mode's rule that the last window starts inside the input).</summary>
+    private static long OutSize(long size, long k, long s, long p, long d, bool ceil)
+    {
+        double span = size + 2 * p - d * (k - 1) - 1;
+        long o = (ceil ? (long)Math.Ceiling(span / s) : (long)Math.Floor(span / s)) + 1;
+        if (ceil && (o - 1) * s >= size + p) o--;
+        return o;
+    }
+}

@@ -12,6 +12,7 @@ root.Subcommands.Add(Headstart.Cli.Train.TrainCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Evaluate.EvaluateCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Predict.PredictCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Demo.DemoCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Export.ExportCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

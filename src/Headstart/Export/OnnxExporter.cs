@@ -81,7 +81,7 @@ public static class OnnxExporter
         model.named_children().FirstOrDefault(c => c.name == name).module
         ?? throw new HeadstartException($"ONNX export: {model.GetType().Name} has no '{name}' module.");
 
-    private static readonly JsonSerializerOptions json = new()
+    internal static readonly JsonSerializerOptions MetadataJson = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
@@ -134,7 +134,7 @@ public static class OnnxExporter
         {
             ["headstart.model"] = spec.Name,
             ["headstart.classes"] = JsonSerializer.Serialize(classNames),
-            ["headstart.preprocessing"] = JsonSerializer.Serialize(pre, json),
+            ["headstart.preprocessing"] = JsonSerializer.Serialize(pre, MetadataJson),
             ["headstart.input_format"] = options.Input == OnnxInputFormat.Uint8Hwc ? "uint8-hwc" : "float-nchw",
             ["headstart.input"] = (options.Input == OnnxInputFormat.Uint8Hwc
                                       ? $"uint8 (N, {size}, {size}, 3) RGB in [0, 255]"

@@ -59,6 +59,15 @@ public static class OnnxExporter
         ["alexnet"] = Chain(globalPool: false),
         ["vgg"] = Chain(globalPool: false),
         ["mobilenet"] = Chain(globalPool: true),
+        ["efficientnet"] = Chain(globalPool: true),
+        ["mnasnet"] = Chain(globalPool: true, features: "layers"),
+        // features → ReLU → global pool → flatten → classifier (one Linear)
+        ["densenet"] = (b, model, x, size) =>
+        {
+            var w = new ModuleOnnxWriter(b);
+            var v = w.Relu(w.Write(Child(model, "features"), new OnnxValue(x, 3, size, size), "features"));
+            return w.Write(Child(model, "classifier"), w.Flatten(w.GlobalAveragePool(v)), "classifier").Name;
+        },
         // features → classifier (dropout, 1x1 conv, ReLU, global pool) → flatten
         ["squeezenet"] = (b, model, x, size) =>
         {
@@ -68,10 +77,10 @@ public static class OnnxExporter
         },
     };
 
-    private static FamilyWriter Chain(bool globalPool) => (b, model, x, size) =>
+    private static FamilyWriter Chain(bool globalPool, string features = "features") => (b, model, x, size) =>
     {
         var w = new ModuleOnnxWriter(b);
-        var v = w.Write(Child(model, "features"), new OnnxValue(x, 3, size, size), "features");
+        var v = w.Write(Child(model, features), new OnnxValue(x, 3, size, size), features);
         var pool = model.named_children().FirstOrDefault(c => c.name == "avgpool").module;
         v = pool is not null ? w.Write(pool, v, "avgpool") : globalPool ? w.GlobalAveragePool(v) : v;
         return w.Write(Child(model, "classifier"), w.Flatten(v), "classifier").Name;

@@ -22,19 +22,7 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
     {
         switch (module)
         {
-            case Sequential seq:
-                var children = seq.named_children().ToList();
-                for (int i = 0; i < children.Count; i++)
-                {
-                    var (name, child) = children[i];
-                    if (child is Conv2d conv && i + 1 < children.Count && children[i + 1].module is BatchNorm2d bn)
-                    {
-                        x = Conv(conv, bn, x, Key(path, name));
-                        i++;
-                    }
-                    else x = Write(child, x, Key(path, name));
-                }
-                return x;
+            case Sequential: return Chain(module, x, path);
             case Conv2d conv: return Conv(conv, null, x, path);
             case BatchNorm2d bn: return BatchNorm(bn, x, path);
             case TorchSharp.Modules.ReLU: return x with { Name = b.Relu(x.Name) };
@@ -53,13 +41,34 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
         }
         return module.GetType().Name switch
         {
-            "InvertedResidualV2" or "InvertedResidualV3" => Residual(module, x, path),
+            "InvertedResidualV2" or "InvertedResidualV3" or "MnasInvertedResidual" or "MBConv" => Residual(module, x, path),
+            "DenseLayer" => Chain(module, x, path),   // norm1, relu1, conv1, norm2, relu2, conv2: registered in forward order
+            "DenseBlock" => DenseBlock(module, x, path),
             "SqueezeExcitation" => SqueezeExcitation(module, x, path),
             "Fire" => Fire(module, x, path),
             "BasicConv2d" => BasicConv(module, x, path),
             _ => throw new HeadstartException($"ONNX export cannot write module '{path}' of type {module.GetType().Name}."),
         };
     }
+
+    /// <summary>The children of <paramref name="module"/> one after another, folding each Conv2d → BatchNorm2d pair.</summary>
+    private OnnxValue Chain(Module module, OnnxValue x, string path)
+    {
+        var children = module.named_children().ToList();
+        for (int i = 0; i < children.Count; i++)
+        {
+            var (name, child) = children[i];
+            if (child is Conv2d conv && i + 1 < children.Count && children[i + 1].module is BatchNorm2d bn)
+            {
+                x = Conv(conv, bn, x, Key(path, name));
+                i++;
+            }
+            else x = Write(child, x, Key(path, name));
+        }
+        return x;
+    }
+
+    public OnnxValue Relu(OnnxValue x) => x with { Name = b.Relu(x.Name) };
 
     public OnnxValue Flatten(OnnxValue x) => new(b.Flatten(x.Name), x.C * Math.Max(1, x.H) * Math.Max(1, x.W), 0, 0);
 
@@ -164,11 +173,12 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
 
     // ---- Headstart blocks ------------------------------------------------------------------------------------
 
-    /// <summary>MobileNet inverted residual: its one Sequential child, plus the input when the shape is unchanged
-    /// (torchvision's use_res_connect: stride 1 and in == out channels).</summary>
+    /// <summary>MobileNet / MNASNet / EfficientNet inverted residual: its Sequential child, plus the input when the
+    /// shape is unchanged (torchvision's use_res_connect: stride 1 and in == out channels). EfficientNet's stochastic
+    /// depth is the identity in eval mode.</summary>
     private OnnxValue Residual(Module module, OnnxValue x, string path)
     {
-        var (name, body) = module.named_children().Single();
+        var (name, body) = module.named_children().Single(c => c.module is Sequential);
         var y = Write(body, x, Key(path, name));
         return y.C == x.C && y.H == x.H && y.W == x.W ? y with { Name = b.Add(y.Name, x.Name) } : y;
     }
@@ -182,6 +192,18 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
         s = Write(Child<Conv2d>(module, "fc2"), s, Key(path, "fc2"));
         s = Write(Child<Module>(module, "scale_activation"), s, Key(path, "scale_activation"));
         return x with { Name = b.Mul(s.Name, x.Name) };
+    }
+
+    /// <summary>DenseNet's block: each layer reads the concatenation of the input and every earlier layer's output.</summary>
+    private OnnxValue DenseBlock(Module module, OnnxValue x, string path)
+    {
+        var all = new List<OnnxValue> { x };
+        foreach (var (name, layer) in module.named_children())
+        {
+            var input = all.Count == 1 ? x : x with { Name = b.Concat([.. all.Select(v => v.Name)], axis: 1), C = all.Sum(v => v.C) };
+            all.Add(Write(layer, input, Key(path, name)));                          // (N, growth, h, w)
+        }
+        return x with { Name = b.Concat([.. all.Select(v => v.Name)], axis: 1), C = all.Sum(v => v.C) };
     }
 
     /// <summary>GoogLeNet / Inception's conv unit: conv + BN (folded) + ReLU.</summary>

@@ -61,6 +61,7 @@ public static class OnnxExporter
         ["mobilenet"] = Chain(globalPool: true),
         ["efficientnet"] = Chain(globalPool: true),
         ["mnasnet"] = Chain(globalPool: true, features: "layers"),
+        ["googlenet"] = GoogLeNetWriter,
         // features → ReLU → global pool → flatten → classifier (one Linear)
         ["densenet"] = (b, model, x, size) =>
         {
@@ -85,6 +86,26 @@ public static class OnnxExporter
         v = pool is not null ? w.Write(pool, v, "avgpool") : globalPool ? w.GlobalAveragePool(v) : v;
         return w.Write(Child(model, "classifier"), w.Flatten(v), "classifier").Name;
     };
+
+    /// <summary>GoogLeNet: transform_input, then its children in registration (= forward) order, flattening before
+    /// the dropout + fc head.</summary>
+    private static string GoogLeNetWriter(OnnxGraphBuilder b, ImageClassifier model, string x, long size)
+    {
+        if (model is GoogLeNet { TransformsInput: true })
+        {
+            // torchvision's transform_input: ImageNet-normalised → (x − 0.5) / 0.5, per channel x·(std/0.5) + (mean − 0.5)/0.5
+            x = b.Mul(x, b.Initializer("transform_scale", [(float)(0.229 / 0.5), (float)(0.224 / 0.5), (float)(0.225 / 0.5)], 1, 3, 1, 1));
+            x = b.Add(x, b.Initializer("transform_shift", [(float)((0.485 - 0.5) / 0.5), (float)((0.456 - 0.5) / 0.5), (float)((0.406 - 0.5) / 0.5)], 1, 3, 1, 1));
+        }
+        var w = new ModuleOnnxWriter(b);
+        var v = new OnnxValue(x, 3, size, size);
+        foreach (var (name, child) in model.named_children())
+        {
+            if (name == "dropout") v = w.Flatten(v);
+            v = w.Write(child, v, name);
+        }
+        return v.Name;
+    }
 
     private static nn.Module Child(ImageClassifier model, string name) =>
         model.named_children().FirstOrDefault(c => c.name == name).module

@@ -69,6 +69,8 @@ public sealed class OnnxExporterTests(ITestOutputHelper output)
     [InlineData("resnet18-cntk", 3, OnnxInputFormat.FloatNchw)]
     [InlineData("resnet18-cntk", 3, OnnxInputFormat.Uint8Hwc)]
     [InlineData("mobilenet_v3_small", 4, OnnxInputFormat.Uint8Hwc)]
+    [InlineData("googlenet", 5, OnnxInputFormat.FloatNchw)]   // ceil-mode pools at the real size
+    [InlineData("alexnet", 3, OnnxInputFormat.FloatNchw)]     // the fixed 6x6 adaptive pool is the identity at 224
     public void Export_AtInputSize_MatchesTorchSharp_InOnnxRuntime(string name, int classes, OnnxInputFormat format)
     {
         using var scope = torch.NewDisposeScope();

@@ -44,6 +44,7 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
             "InvertedResidualV2" or "InvertedResidualV3" or "MnasInvertedResidual" or "MBConv" => Residual(module, x, path),
             "DenseLayer" => Chain(module, x, path),   // norm1, relu1, conv1, norm2, relu2, conv2: registered in forward order
             "DenseBlock" => DenseBlock(module, x, path),
+            "InceptionV1Block" => Branches(module, x, path),
             "SqueezeExcitation" => SqueezeExcitation(module, x, path),
             "Fire" => Fire(module, x, path),
             "BasicConv2d" => BasicConv(module, x, path),
@@ -204,6 +205,13 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
             all.Add(Write(layer, input, Key(path, name)));                          // (N, growth, h, w)
         }
         return x with { Name = b.Concat([.. all.Select(v => v.Name)], axis: 1), C = all.Sum(v => v.C) };
+    }
+
+    /// <summary>An Inception block: every child branch reads the input; outputs concatenated on channels.</summary>
+    private OnnxValue Branches(Module module, OnnxValue x, string path)
+    {
+        var outs = module.named_children().Select(c => Write(c.module, x, Key(path, c.name))).ToList();
+        return outs[0] with { Name = b.Concat([.. outs.Select(v => v.Name)], axis: 1), C = outs.Sum(v => v.C) };
     }
 
     /// <summary>GoogLeNet / Inception's conv unit: conv + BN (folded) + ReLU.</summary>

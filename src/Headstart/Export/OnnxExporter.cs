@@ -62,6 +62,15 @@ public static class OnnxExporter
         ["efficientnet"] = Chain(globalPool: true),
         ["mnasnet"] = Chain(globalPool: true, features: "layers"),
         ["googlenet"] = GoogLeNetWriter,
+        // conv1 → maxpool → stage2-4 → conv5 → global pool → flatten → fc, in registration order
+        ["shufflenet_v2"] = (b, model, x, size) =>
+        {
+            var w = new ModuleOnnxWriter(b);
+            var v = new OnnxValue(x, 3, size, size);
+            foreach (var (name, child) in model.named_children())
+                v = w.Write(child, name == "fc" ? w.Flatten(w.GlobalAveragePool(v)) : v, name);
+            return v.Name;
+        },
         // features → ReLU → global pool → flatten → classifier (one Linear)
         ["densenet"] = (b, model, x, size) =>
         {

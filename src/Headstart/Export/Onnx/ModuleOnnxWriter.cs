@@ -45,6 +45,7 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
             "DenseLayer" => Chain(module, x, path),   // norm1, relu1, conv1, norm2, relu2, conv2: registered in forward order
             "DenseBlock" => DenseBlock(module, x, path),
             "InceptionV1Block" => Branches(module, x, path),
+            "ShuffleUnit" => ShuffleUnit(module, x, path),
             "SqueezeExcitation" => SqueezeExcitation(module, x, path),
             "Fire" => Fire(module, x, path),
             "BasicConv2d" => BasicConv(module, x, path),
@@ -213,6 +214,38 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
         var outs = module.named_children().Select(c => Write(c.module, x, Key(path, c.name))).ToList();
         return outs[0] with { Name = b.Concat([.. outs.Select(v => v.Name)], axis: 1), C = outs.Sum(v => v.C) };
     }
+
+    /// <summary>
+    /// ShuffleNetV2's unit: stride 1 splits the channels in halves and transforms the second; stride 2 (branch1 not
+    /// empty) runs both branches on the whole input. Then concat and shuffle the two groups of channels.
+    /// </summary>
+    private OnnxValue ShuffleUnit(Module module, OnnxValue x, string path)
+    {
+        var branch1 = Child<Sequential>(module, "branch1");
+        var branch2 = Child<Sequential>(module, "branch2");
+        OnnxValue left, right;
+        if (!branch1.named_children().Any())
+        {
+            long half = x.C / 2;
+            left = x with { Name = Slice(x.Name, 0, half), C = half };                   // (N, C/2, H, W)
+            right = Write(branch2, x with { Name = Slice(x.Name, half, x.C), C = half }, Key(path, "branch2"));
+        }
+        else
+        {
+            left = Write(branch1, x, Key(path, "branch1"));
+            right = Write(branch2, x, Key(path, "branch2"));
+        }
+        long c = left.C + right.C, h = left.H, w = left.W;
+        var y = b.Concat([left.Name, right.Name], axis: 1);                            // (N, C, H, W)
+        y = b.Node("Reshape", [y, b.Int64Initializer("shape", 0, 2, c / 2, h, w)], "reshape");   // (N, 2, C/2, H, W)
+        y = b.Transpose(y, 0, 2, 1, 3, 4);                                            // (N, C/2, 2, H, W)
+        y = b.Node("Reshape", [y, b.Int64Initializer("shape", 0, c, h, w)], "reshape");         // (N, C, H, W)
+        return new OnnxValue(y, c, h, w);
+    }
+
+    /// <summary>Channels [start, end) of an NCHW value.</summary>
+    private string Slice(string x, long start, long end) =>
+        b.Node("Slice", [x, b.Int64Initializer("starts", start), b.Int64Initializer("ends", end), b.Int64Initializer("axes", 1)], "slice");
 
     /// <summary>GoogLeNet / Inception's conv unit: conv + BN (folded) + ReLU.</summary>
     private OnnxValue BasicConv(Module module, OnnxValue x, string path)

@@ -62,6 +62,7 @@ public static class OnnxExporter
         ["efficientnet"] = Chain(globalPool: true),
         ["mnasnet"] = Chain(globalPool: true, features: "layers"),
         ["googlenet"] = GoogLeNetWriter,
+        ["convnext"] = Chain(globalPool: true, flatten: false),   // its classifier: LayerNorm2d on (N, C, 1, 1), Flatten, Linear
         // conv1 → maxpool → stage2-4 → conv5 → global pool → flatten → fc, in registration order
         ["shufflenet_v2"] = (b, model, x, size) =>
         {
@@ -87,13 +88,13 @@ public static class OnnxExporter
         },
     };
 
-    private static FamilyWriter Chain(bool globalPool, string features = "features") => (b, model, x, size) =>
+    private static FamilyWriter Chain(bool globalPool, string features = "features", bool flatten = true) => (b, model, x, size) =>
     {
         var w = new ModuleOnnxWriter(b);
         var v = w.Write(Child(model, features), new OnnxValue(x, 3, size, size), features);
         var pool = model.named_children().FirstOrDefault(c => c.name == "avgpool").module;
         v = pool is not null ? w.Write(pool, v, "avgpool") : globalPool ? w.GlobalAveragePool(v) : v;
-        return w.Write(Child(model, "classifier"), w.Flatten(v), "classifier").Name;
+        return w.Write(Child(model, "classifier"), flatten ? w.Flatten(v) : v, "classifier").Name;
     };
 
     /// <summary>GoogLeNet: transform_input, then its children in registration (= forward) order, flattening before
@@ -152,6 +153,8 @@ public static class OnnxExporter
 
         if (options.Opset is < 14 or > 21)
             throw new HeadstartException($"ONNX opset {options.Opset} is not supported; use 14 to 21 (17 is the default).");
+        if (spec.Family == "convnext" && options.Opset < 17)
+            throw new HeadstartException($"'{spec.Name}' needs ONNX opset 17 or later (LayerNormalization); got {options.Opset}.");
         var pre = spec.Preprocessing;
         long size = options.InputSize ?? pre.InputSize;
         var b = new OnnxGraphBuilder(spec.Name);

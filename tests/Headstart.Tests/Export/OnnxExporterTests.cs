@@ -24,7 +24,8 @@ public sealed class OnnxExporterTests(ITestOutputHelper output)
         return x / torch.tensor(pre.Std).view(1, 3, 1, 1);
     }
 
-    /// <summary>Random BN statistics and affine parameters, so that folding BN into Conv is really exercised.</summary>
+    /// <summary>Random BN statistics and affine parameters, so that folding BN into Conv is really exercised, and a
+    /// non-negligible ConvNeXt layer scale.</summary>
     private static void RandomiseBatchNorm(ImageClassifier model)
     {
         using var _ = torch.no_grad();
@@ -37,6 +38,9 @@ public sealed class OnnxExporterTests(ITestOutputHelper output)
             bn.weight!.copy_(torch.rand(bn.weight.shape, generator: g) + 0.5f);
             bn.bias!.copy_(torch.rand(bn.bias.shape, generator: g) - 0.5f);
         }
+        // ConvNeXt's layer scale starts at 1e-6, which would hide its blocks' arithmetic from the comparison.
+        foreach (var (name, p) in model.named_parameters())
+            if (name.EndsWith("layer_scale")) p.copy_(torch.rand(p.shape, generator: g) * 0.5f);
     }
 
     /// <summary>Every model the exporter claims to support, with the input size its test runs at: small where the

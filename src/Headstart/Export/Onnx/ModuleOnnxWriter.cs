@@ -38,6 +38,7 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
                 return Pool("AveragePool", x, p.kernel_size, p.stride ?? p.kernel_size, p.padding ?? [0, 0], p.ceil_mode, p.count_include_pad);
             case AdaptiveAvgPool2d p: return AdaptiveAvgPool(x, p.output_size[0], p.output_size.Length > 1 ? p.output_size[1] : p.output_size[0]);
             case Linear l: return Linear(l, x, path);
+            case Flatten f when f.start_dim == 1 && f.end_dim == -1: return Flatten(x);
         }
         return module.GetType().Name switch
         {
@@ -46,6 +47,8 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
             "DenseBlock" => DenseBlock(module, x, path),
             "InceptionV1Block" => Branches(module, x, path),
             "ShuffleUnit" => ShuffleUnit(module, x, path),
+            "CNBlock" => ConvNeXtBlock(module, x, path),
+            "LayerNorm2d" => LayerNorm2d((Headstart.Models.LayerNorm2d)module, x, path),
             "SqueezeExcitation" => SqueezeExcitation(module, x, path),
             "Fire" => Fire(module, x, path),
             "BasicConv2d" => BasicConv(module, x, path),
@@ -246,6 +249,55 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
     /// <summary>Channels [start, end) of an NCHW value.</summary>
     private string Slice(string x, long start, long end) =>
         b.Node("Slice", [x, b.Int64Initializer("starts", start), b.Int64Initializer("ends", end), b.Int64Initializer("axes", 1)], "slice");
+
+    /// <summary>
+    /// ConvNeXt's block: x + layer_scale · (7x7 depthwise conv → channels-last LayerNorm → Linear → GELU → Linear),
+    /// stochastic depth being the identity in eval mode. The Linears run as MatMul + Add on (N, H, W, C).
+    /// </summary>
+    private OnnxValue ConvNeXtBlock(Module module, OnnxValue x, string path)
+    {
+        var layers = Child<Sequential>(module, "block").named_children().Select(c => c.module).ToList();
+        if (layers.Count != 7 || layers[2] is not LayerNorm ln || layers[3] is not Linear fc1 || layers[5] is not Linear fc2)
+            throw new HeadstartException($"ONNX export: unexpected ConvNeXt block layout at '{path}'.");
+        var y = Conv((Conv2d)layers[0], null, x, Key(path, "block.0"));                 // (N, C, H, W)
+        var t = b.Transpose(y.Name, 0, 2, 3, 1);                                          // (N, H, W, C)
+        t = LayerNormalization(t, ln.weight!, ln.bias!, ln.eps, Key(path, "block.2"));
+        t = MatMulAdd(t, fc1, Key(path, "block.3"));                                      // (N, H, W, 4C)
+        t = Gelu(t);
+        t = MatMulAdd(t, fc2, Key(path, "block.5"));                                      // (N, H, W, C)
+        t = b.Transpose(t, 0, 3, 1, 2);                                                   // (N, C, H, W)
+        var scale = module.named_parameters(recurse: false).Single(p => p.name == "layer_scale").parameter;   // (C, 1, 1)
+        t = b.Mul(t, Initializer(Key(path, "layer_scale"), scale.detach().cpu()));
+        return y with { Name = b.Add(t, x.Name), C = x.C };
+    }
+
+    /// <summary>LayerNorm over the channels of an NCHW map (ConvNeXt's LayerNorm2d): to NHWC, normalise, back.</summary>
+    private OnnxValue LayerNorm2d(Headstart.Models.LayerNorm2d module, OnnxValue x, string path)
+    {
+        var parameters = module.named_parameters(recurse: false).ToDictionary(p => p.name, p => p.parameter);
+        var t = b.Transpose(x.Name, 0, 2, 3, 1);                                          // (N, H, W, C)
+        t = LayerNormalization(t, parameters["weight"], parameters["bias"], module.Eps, path);
+        return x with { Name = b.Transpose(t, 0, 3, 1, 2) };                              // (N, C, H, W)
+    }
+
+    private string LayerNormalization(string x, Tensor weight, Tensor bias, double eps, string path) =>
+        b.Node("LayerNormalization", [x, Initializer($"{path}.weight", weight.detach().cpu()), Initializer($"{path}.bias", bias.detach().cpu())],
+            "layernorm", OnnxGraphBuilder.Int("axis", -1), OnnxGraphBuilder.Float("epsilon", (float)eps));
+
+    /// <summary>torch's Linear on the last axis of any rank: x · Wᵀ + b.</summary>
+    private string MatMulAdd(string x, Linear l, string path)
+    {
+        using var scope = NewDisposeScope();
+        var y = b.Node("MatMul", [x, Initializer($"{path}.weight_t", l.weight!.detach().cpu().t())], "matmul");
+        return l.bias is { } bias ? b.Add(y, Initializer($"{path}.bias", bias.detach().cpu())) : y;
+    }
+
+    /// <summary>Exact GELU, 0.5·x·(1 + erf(x/√2)) (torch's default, approximate = none).</summary>
+    private string Gelu(string x)
+    {
+        var erf = b.Node("Erf", [b.Mul(x, b.Initializer("inv_sqrt2", [(float)(1 / Math.Sqrt(2))]))], "erf");
+        return b.Mul(b.Mul(x, b.Add(erf, b.Initializer("one", [1f]))), b.Initializer("half", [0.5f]));
+    }
 
     /// <summary>GoogLeNet / Inception's conv unit: conv + BN (folded) + ReLU.</summary>
     private OnnxValue BasicConv(Module module, OnnxValue x, string path)

@@ -61,7 +61,8 @@ public static class OnnxExporter
         ["mobilenet"] = Chain(globalPool: true),
         ["efficientnet"] = Chain(globalPool: true),
         ["mnasnet"] = Chain(globalPool: true, features: "layers"),
-        ["googlenet"] = GoogLeNetWriter,
+        ["googlenet"] = InceptionWriter,
+        ["inception"] = InceptionWriter,
         ["convnext"] = Chain(globalPool: true, flatten: false),   // its classifier: LayerNorm2d on (N, C, 1, 1), Flatten, Linear
         // conv1 → maxpool → stage2-4 → conv5 → global pool → flatten → fc, in registration order
         ["shufflenet_v2"] = (b, model, x, size) =>
@@ -97,11 +98,11 @@ public static class OnnxExporter
         return w.Write(Child(model, "classifier"), flatten ? w.Flatten(v) : v, "classifier").Name;
     };
 
-    /// <summary>GoogLeNet: transform_input, then its children in registration (= forward) order, flattening before
-    /// the dropout + fc head.</summary>
-    private static string GoogLeNetWriter(OnnxGraphBuilder b, ImageClassifier model, string x, long size)
+    /// <summary>GoogLeNet and Inception v3: transform_input, then their children in registration (= forward) order,
+    /// flattening before the dropout + fc head.</summary>
+    private static string InceptionWriter(OnnxGraphBuilder b, ImageClassifier model, string x, long size)
     {
-        if (model is GoogLeNet { TransformsInput: true })
+        if (model is GoogLeNet { TransformsInput: true } or InceptionV3 { TransformsInput: true })
         {
             // torchvision's transform_input: ImageNet-normalised → (x − 0.5) / 0.5, per channel x·(std/0.5) + (mean − 0.5)/0.5
             x = b.Mul(x, b.Initializer("transform_scale", [(float)(0.229 / 0.5), (float)(0.224 / 0.5), (float)(0.225 / 0.5)], 1, 3, 1, 1));

@@ -47,6 +47,7 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
             "DenseBlock" => DenseBlock(module, x, path),
             "InceptionV1Block" => Branches(module, x, path),
             "ShuffleUnit" => ShuffleUnit(module, x, path),
+            "InceptionA" or "InceptionB" or "InceptionC" or "InceptionD" or "InceptionE" => InceptionV3Block(module, x, path),
             "CNBlock" => ConvNeXtBlock(module, x, path),
             "LayerNorm2d" => LayerNorm2d((Headstart.Models.LayerNorm2d)module, x, path),
             "SqueezeExcitation" => SqueezeExcitation(module, x, path),
@@ -297,6 +298,38 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
     {
         var erf = b.Node("Erf", [b.Mul(x, b.Initializer("inv_sqrt2", [(float)(1 / Math.Sqrt(2))]))], "erf");
         return b.Mul(b.Mul(x, b.Add(erf, b.Initializer("one", [1f]))), b.Initializer("half", [0.5f]));
+    }
+
+    /// <summary>
+    /// Inception v3's Mixed blocks (torchvision's InceptionA-E): branches of BasicConv2d chains, named
+    /// branchX_1, branchX_2, …, plus a functional pool branch (3x3/1 average pool with padding, counting the padding,
+    /// before branch_pool in A/C/E; a bare 3x3/2 max pool in B/D); E splits two branches into 1x3 and 3x1 halves.
+    /// </summary>
+    private OnnxValue InceptionV3Block(Module module, OnnxValue x, string path)
+    {
+        var convs = module.named_children().ToDictionary(c => c.name, c => c.module);
+        OnnxValue Run(string name, OnnxValue v) => Write(convs[name], v, Key(path, name));
+        OnnxValue Seq(params string[] names) => names.Aggregate(x, (v, n) => Run(n, v));
+        OnnxValue Cat(params OnnxValue[] vs) => vs[0] with { Name = b.Concat([.. vs.Select(v => v.Name)], axis: 1), C = vs.Sum(v => v.C) };
+        OnnxValue AvgPoolBranch() => Run("branch_pool", Pool("AveragePool", x, [3, 3], [1, 1], [1, 1], false, countIncludePad: true));
+        OnnxValue MaxPoolBranch() => Pool("MaxPool", x, [3, 3], [2, 2], [0, 0], false);
+        switch (module.GetType().Name)
+        {
+            case "InceptionA":
+                return Cat(Seq("branch1x1"), Seq("branch5x5_1", "branch5x5_2"), Seq("branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"), AvgPoolBranch());
+            case "InceptionB":
+                return Cat(Seq("branch3x3"), Seq("branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"), MaxPoolBranch());
+            case "InceptionC":
+                return Cat(Seq("branch1x1"), Seq("branch7x7_1", "branch7x7_2", "branch7x7_3"),
+                    Seq("branch7x7dbl_1", "branch7x7dbl_2", "branch7x7dbl_3", "branch7x7dbl_4", "branch7x7dbl_5"), AvgPoolBranch());
+            case "InceptionD":
+                return Cat(Seq("branch3x3_1", "branch3x3_2"), Seq("branch7x7x3_1", "branch7x7x3_2", "branch7x7x3_3", "branch7x7x3_4"), MaxPoolBranch());
+            default:   // InceptionE
+                var b3 = Seq("branch3x3_1");
+                var bd = Seq("branch3x3dbl_1", "branch3x3dbl_2");
+                return Cat(Seq("branch1x1"), Cat(Run("branch3x3_2a", b3), Run("branch3x3_2b", b3)),
+                    Cat(Run("branch3x3dbl_3a", bd), Run("branch3x3dbl_3b", bd)), AvgPoolBranch());
+        }
     }
 
     /// <summary>GoogLeNet / Inception's conv unit: conv + BN (folded) + ReLU.</summary>

@@ -68,6 +68,29 @@ public sealed class OnnxExporterTests(ITestOutputHelper output)
         Check(spec, model, rgb, new OnnxExportOptions { InputSize = size });
     }
 
+    [Theory]
+    [InlineData(14)]
+    [InlineData(18)]
+    [InlineData(21)]
+    public void Export_SupportedOpsets_LoadAndMatch(long opset)
+    {
+        using var scope = torch.NewDisposeScope();
+        var spec = ModelRegistry.Get("mobilenet_v3_small");   // HardSwish needs opset 14
+        using var model = spec.Create(3);
+        RandomiseBatchNorm(model);
+        model.eval();
+        Check(spec, model, torch.rand(2, 3, 64, 64, generator: torch.manual_seed(2)), new OnnxExportOptions { InputSize = 64, Opset = opset });
+    }
+
+    [Fact]
+    public void Export_UnsupportedOpset_Throws()
+    {
+        var spec = ModelRegistry.Get("squeezenet1_1");
+        using var model = spec.Create(2);
+        var e = Assert.Throws<HeadstartException>(() => OnnxExporter.Build(model, spec, ["a", "b"], new OnnxExportOptions { Opset = 13 }));
+        Assert.Contains("14 to 21", e.Message);
+    }
+
     /// <summary>At the model's own 224 input, with the real CNTK weights and a real photo when the shared data exists,
     /// through both input formats.</summary>
     [Theory]

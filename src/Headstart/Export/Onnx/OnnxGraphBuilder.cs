@@ -122,12 +122,13 @@ internal sealed class OnnxGraphBuilder
 
     public string Identity(string x, string name) => Node("Identity", [x], name);
 
-    /// <summary>The model: IR 8 (opset ≤ 18 runtimes, ORT ≥ 1.10), default-domain opset, metadata.</summary>
+    /// <summary>The model: the oldest IR version that allows the opset (8 up to opset 18, 9 for 19, 10 for 20-21),
+    /// so that older runtimes load it; default-domain opset; metadata.</summary>
     public ModelProto Build(long opset, IEnumerable<KeyValuePair<string, string>> metadata, string producerVersion)
     {
         var model = new ModelProto
         {
-            IrVersion = 8,
+            IrVersion = opset switch { <= 18 => 8, 19 => 9, _ => 10 },
             ProducerName = "Headstart",
             ProducerVersion = producerVersion,
             Graph = graph,

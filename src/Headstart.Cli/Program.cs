@@ -19,6 +19,7 @@ root.Subcommands.Add(Headstart.Cli.Predict.PredictCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Demo.DemoCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Report.ReportCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Compare.CompareCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Export.ExportCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -118,6 +118,9 @@ internal sealed class LayerNorm2d : Module<Tensor, Tensor>
     private readonly long[] normalizedShape;
     private readonly double eps;
 
+    /// <summary>Read by the ONNX exporter.</summary>
+    internal double Eps => eps;
+
     public LayerNorm2d(long channels, double eps = 1e-6) : base(nameof(LayerNorm2d))
     {
         weight = Parameter(ones(channels));

@@ -72,6 +72,9 @@ internal sealed class OnnxGraphBuilder
         return a;
     }
 
+    public static AttributeProto Str(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+
     public static AttributeProto Float(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
     // ---- operators -------------------------------------------------------------------------------------------
@@ -83,6 +86,19 @@ internal sealed class OnnxGraphBuilder
             Ints("dilations", 1, 1), Int("group", groups));
 
     public string Relu(string x) => Node("Relu", [x], "relu");
+
+    /// <summary>min(max(x, lo), hi); opset ≥ 11 takes the bounds as inputs.</summary>
+    public string Clip(string x, float min, float max) =>
+        Node("Clip", [x, Initializer("clip_min", [min]), Initializer("clip_max", [max])], "clip");
+
+    /// <summary>PyTorch's Hardsigmoid, relu6(x + 3) / 6 = clamp(x/6 + 1/2, 0, 1).</summary>
+    public string HardSigmoid(string x) => Node("HardSigmoid", [x], "hardsigmoid", Float("alpha", 1f / 6), Float("beta", 0.5f));
+
+    public string Concat(string[] inputs, long axis) => Node("Concat", inputs, "concat", Int("axis", axis));
+
+    public string Cast(string x, DataType to) => Node("Cast", [x], "cast", Int("to", (long)to));
+
+    public string Transpose(string x, params long[] perm) => Node("Transpose", [x], "transpose", Ints("perm", perm));
 
     public string MaxPool(string x, long kernel, long stride, long pad) =>
         Node("MaxPool", [x], "maxpool", Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad));
@@ -106,12 +122,13 @@ internal sealed class OnnxGraphBuilder
 
     public string Identity(string x, string name) => Node("Identity", [x], name);
 
-    /// <summary>The model: IR 8 (opset ≤ 18 runtimes, ORT ≥ 1.10), default-domain opset, metadata.</summary>
+    /// <summary>The model: the oldest IR version that allows the opset (8 up to opset 18, 9 for 19, 10 for 20-21),
+    /// so that older runtimes load it; default-domain opset; metadata.</summary>
     public ModelProto Build(long opset, IEnumerable<KeyValuePair<string, string>> metadata, string producerVersion)
     {
         var model = new ModelProto
         {
-            IrVersion = 8,
+            IrVersion = opset switch { <= 18 => 8, 19 => 9, _ => 10 },
             ProducerName = "Headstart",
             ProducerVersion = producerVersion,
             Graph = graph,

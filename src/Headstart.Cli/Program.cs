@@ -2,7 +2,12 @@ using System.CommandLine;
 using Headstart.Cli.Common;
 
 // Program.cs only wires the verbs; each lives in its own folder.
-var root = new RootCommand("headstart: transfer learning on images, on TorchSharp");
+// A plain Command named "headstart" rather than RootCommand, whose name would be the assembly's (Headstart.Cli).
+var root = new Command("headstart", "headstart: transfer learning on images, on TorchSharp")
+{
+    new System.CommandLine.Help.HelpOption(),
+    new VersionOption(),
+};
 root.Options.Add(Shell.Json);
 root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Doctor.DoctorCommand.Create());
@@ -13,6 +18,9 @@ root.Subcommands.Add(Headstart.Cli.LrFind.LrFindCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Evaluate.EvaluateCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Predict.PredictCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Demo.DemoCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Report.ReportCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Compare.CompareCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Export.ExportCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -85,8 +85,9 @@ public sealed class ConsoleReporter : ITrainingReporter
         else output.Line(line);
     }
 
+    /// <summary>One summary line per epoch, short enough for an 80-column log.</summary>
     public static string FormatEpoch(EpochRecord r) =>
-        $"epoch {r.Epoch,3}  loss {r.TrainLoss:F4}  train {r.TrainAccuracy:P1}" +
-        (r.ValAccuracy is double va ? $"  val_loss {r.ValLoss:F4}  [bold]val {va:P1}[/]" : "") +
-        $"  lr {r.LearningRate:g3}  {r.Seconds:F1}s";
+        $"epoch {r.Epoch,3}  loss {r.TrainLoss:F4}  train {100 * r.TrainAccuracy:F1}%" +
+        (r.ValAccuracy is double va ? $"  val loss {r.ValLoss:F4}  [bold]val {100 * va:F1}%[/]" : "") +
+        $"  lr {r.LearningRate:g2}  {r.Seconds:F1}s";
 }

@@ -13,14 +13,15 @@ public static class EvaluateCommand
     private static readonly Argument<string> Bundle = new("bundle") { Description = "Bundle directory written by 'headstart train'" };
     private static readonly Argument<string> Data = new("data") { Description = "ImageFolder root (its val/ split, or every image with --split all)" };
     private static readonly Option<string> Split = Opt.Choice("--split", "Which images: val (val/ folder, or the bundle's stratified split), train, or all", "val", "val", "train", "all");
+    private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Weights file to use instead of the bundle's own (same arch and classes)");
     private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Images per forward pass", 32);
 
     public static Command Create()
     {
-        var cmd = new Command("evaluate", "Evaluate a trained bundle on a labelled image folder") { Bundle, Data, Split, BatchSize };
+        var cmd = new Command("evaluate", "Evaluate a trained bundle on a labelled image folder") { Bundle, Data, Split, BatchSize, Weights };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
-            using var clf = Classifier.Load(parse.GetValue(Bundle)!);
+            using var clf = Classifier.Load(parse.GetValue(Bundle)!, weightsOverride: parse.GetValue(Weights));
             int seed = clf.Manifest.Training is { } t && t.TryGetValue("seed", out var s) ? s.GetInt32() : 42;
             double valSplit = clf.Manifest.Training is { } t2 && t2.TryGetValue("val_split", out var vs) ? vs.GetDouble() : 0.2;
             var data = ImageFolder.Load(parse.GetValue(Data)!, new ImageFolderOptions { Seed = seed, ValSplit = valSplit });

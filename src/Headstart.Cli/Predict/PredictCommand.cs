@@ -9,20 +9,24 @@ namespace Headstart.Cli.Predict;
 /// <summary>headstart predict BUNDLE FILES-OR-DIRS...: class and probability for each image.</summary>
 public static class PredictCommand
 {
-    private static readonly Argument<string> Bundle = new("bundle") { Description = "Bundle directory written by 'headstart train'" };
+    private static readonly Argument<string> Bundle = new("bundle") { Description = "Bundle directory written by 'headstart train', or an .onnx file written by 'headstart export'" };
     private static readonly Argument<string[]> Inputs = new("inputs") { Description = "Image files and/or directories (searched recursively)", Arity = ArgumentArity.OneOrMore };
     private static readonly Option<int> Top = Opt.Of("--top", "Show the K most likely classes", 1);
+    private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Weights file to use instead of the bundle's own (same arch and classes)");
+    private static readonly Option<string> Engine = Opt.Choice("--engine",
+        "torch: TorchSharp; onnx: ONNX Runtime (a bundle is exported in memory; an .onnx file always runs in ORT)", "torch", "torch", "onnx");
     private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Images per forward pass", 16);
 
     public static Command Create()
     {
-        var cmd = new Command("predict", "Classify images with a trained bundle") { Bundle, Inputs, Top, BatchSize };
+        var cmd = new Command("predict", "Classify images with a trained bundle") { Bundle, Inputs, Top, BatchSize, Weights, Engine };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
             int top = parse.GetValue(Top), batch = Math.Max(1, parse.GetValue(BatchSize));
             if (top < 1) throw new CliException("--top must be at least 1", Shell.UsageError);
             var files = Expand(parse.GetValue(Inputs)!, out var missing);
-            using var clf = Classifier.Load(parse.GetValue(Bundle)!);
+            var engine = parse.GetValue(Engine) == "onnx" ? InferenceEngine.Onnx : InferenceEngine.Torch;
+            using var clf = Classifier.Load(parse.GetValue(Bundle)!, weightsOverride: parse.GetValue(Weights), engine: engine);
             var results = new List<(string Path, Prediction? P, string? Error)>();
             results.AddRange(missing.Select(m => (m, (Prediction?)null, (string?)"no such file or directory")));
             foreach (var chunk in files.Chunk(batch))
@@ -51,6 +55,7 @@ public static class PredictCommand
             if (results.Count == 0) throw new CliException("no image files found in the given inputs");
             return (failed > 0 ? Shell.RuntimeError : Shell.Ok, new
             {
+                engine = clf.Engine.ToString().ToLowerInvariant(),
                 predictions = results.Where(r => r.P is not null).Select(r => new
                 {
                     path = r.Path, label = r.P!.Label, probability = r.P.Probability,

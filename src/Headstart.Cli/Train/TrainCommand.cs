@@ -3,6 +3,7 @@ using Headstart.Bundles;
 using Headstart.Cli.Common;
 using Headstart.Data;
 using Headstart.Models;
+using Headstart.Reporting;
 using Headstart.Training;
 using Spectre.Console;
 
@@ -33,13 +34,15 @@ public static class TrainCommand
     private static readonly Option<double?> ClipGrad = Opt.Maybe<double?>("--clip-grad", "Clip the gradient norm to this value");
     private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (training is deterministic for a seed on CPU)", 42);
     private static readonly Option<string> Augment = Opt.Choice("--augment", "Augmentation: none, light (random resized crop + flip), standard (+ rotation, colour jitter)", "light", "none", "light", "standard");
-    private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: augmented views per training image in the feature cache", 4);
+    private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops)", 1);
     private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
-    private static readonly Option<bool> NoKeepBest = Opt.Flag("--last", "Keep the last epoch's weights instead of the best validation epoch's");
+    private static readonly Option<bool> KeepBest = Opt.Flag("--keep-best", "Keep the weights of the best validation epoch (selection on val: its accuracy becomes optimistic)");
     private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
     private static readonly Option<string?> Resume = Opt.Maybe<string>("--resume", "Continue an interrupted run from its checkpoint: the bundle path it was writing (uses BUNDLE.checkpoint) or a checkpoint directory; training options come from the checkpoint");
     private static readonly Option<string?> CheckpointDir = Opt.Maybe<string>("--checkpoint-dir", "Where to write a checkpoint after every epoch (default: OUT.checkpoint next to the bundle, removed once the bundle is saved; 'none' disables)");
+    private static readonly Option<string> Engine = Opt.Choice("--engine", "frozen: engine for the backbone pass (auto: ONNX Runtime for resnet18-cntk's .onnx weights, else TorchSharp)", "auto", "auto", "torch", "onnx");
+    private static readonly Option<bool> NoTta = Opt.Flag("--no-tta", "frozen: don't average validation predictions with the mirrored image");
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
 
     public static Command Create()
@@ -48,7 +51,7 @@ public static class TrainCommand
         {
             Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, Optimizer, Schedule,
             StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
-            Patience, NoKeepBest, Workers, CacheDir, Resume, CheckpointDir,
+            Patience, KeepBest, Workers, CacheDir, Engine, NoTta, Resume, CheckpointDir,
         };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
@@ -64,6 +67,8 @@ public static class TrainCommand
             }
             string outDir = parse.GetValue(Out)
                             ?? (resume is not null ? ResumeOut(parse.GetValue(Resume)!, resume) : DefaultOut(data, options.Model));
+            ModelRegistry.Get(options.Model); // a typo fails before the data is read
+            DatasetPreflight.Run(output, data, outDir, options);
             string? checkpointDir = parse.GetValue(CheckpointDir) switch
             {
                 "none" or "off" => null,
@@ -80,19 +85,23 @@ public static class TrainCommand
             var reporter = new ConsoleReporter(output);
             var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume);
             using var result = reporter.Run(() => new TransferTrainer(reporter).Train(dataset, options, checkpoint));
-            ModelBundle.Save(outDir, result.Model, result.Manifest);
+            // The report is written into the bundle's temp directory, so it is part of the atomic write.
+            ModelBundle.Save(outDir, result.Model, result.Manifest, tmp =>
+                TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions)));
             // The bundle is the finished product; the checkpoint only served to survive an interruption.
             if (checkpointDir is not null && Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
             MetricsView.Write(output, result.Metrics);
             int skippedCount = result.Manifest.Dataset?.SkippedCount ?? 0;
             output.Line($"val accuracy [bold green]{result.Metrics.Accuracy:P1}[/], {result.Manifest.TrainSeconds:F1}s" +
                         (skippedCount > 0 ? $", {skippedCount} file(s) skipped" : "") + $"; bundle saved to [bold]{Markup.Escape(Path.GetFullPath(outDir))}[/]");
+            output.Line($"report: [bold]{Markup.Escape(Path.GetFullPath(Path.Combine(outDir, TrainingReport.FileName)))}[/]");
             output.Line($"predict with: headstart predict {Markup.Escape(outDir)} IMAGE...");
             return (Shell.Ok, new
             {
                 val_accuracy = result.Metrics.Accuracy,
                 macro_f1 = result.Metrics.MacroF1,
                 bundle = Path.GetFullPath(outDir),
+                report = Path.GetFullPath(Path.Combine(outDir, TrainingReport.FileName)),
                 model = options.Model,
                 classes = dataset.Classes,
                 train_count = dataset.Train.Count,
@@ -138,10 +147,12 @@ public static class TrainCommand
         Seed = parse.GetValue(Seed),
         Augment = parse.GetValue(Augment) switch { "none" => AugmentLevel.None, "standard" => AugmentLevel.Standard, _ => AugmentLevel.Light },
         AugmentViews = parse.GetValue(AugmentViews),
-        KeepBest = !parse.GetValue(NoKeepBest),
+        KeepBest = parse.GetValue(KeepBest),
         EarlyStoppingPatience = parse.GetValue(Patience),
         Workers = parse.GetValue(Workers),
         CacheDir = parse.GetValue(CacheDir),
+        Engine = parse.GetValue(Engine) switch { "torch" => FeatureEngine.Torch, "onnx" => FeatureEngine.Onnx, _ => FeatureEngine.Auto },
+        TestTimeFlip = !parse.GetValue(NoTta),
         ValSplit = parse.GetValue(ValSplit),
     };
 

@@ -39,11 +39,16 @@ public sealed record DatasetCheckOptions
     public double ImbalanceRatio { get; init; } = 3;
     /// <summary>Decoding threads; 0 = one per core.</summary>
     public int Workers { get; init; }
+    /// <summary>True: fully decode every image (finds truncated files; about as slow as one epoch of decoding).
+    /// False: read, hash and probe the header only, which is what <c>train</c> runs first; files that turn out to be
+    /// undecodable are then skipped by the loader.</summary>
+    public bool DecodeImages { get; init; } = true;
 }
 
 /// <summary>
 /// Checks an ImageFolder dataset without training (headstart check): every file is read once, hashed and fully
-/// decoded. Read-only: nothing is ever written under the dataset folder.
+/// decoded (or only probed, see <see cref="DatasetCheckOptions.DecodeImages"/>). Read-only: nothing is ever written
+/// under the dataset folder.
 /// </summary>
 public static class DatasetChecker
 {
@@ -69,7 +74,7 @@ public static class DatasetChecker
                 $"not an image file (extension '{Path.GetExtension(f.Path)}'); it will be ignored", [f.Path]));
         int workers = options.Workers > 0 ? options.Workers : Environment.ProcessorCount;
         Parallel.ForEach(images, new ParallelOptions { MaxDegreeOfParallelism = workers },
-            item => results.Add(Inspect(item.f, item.Split, decode)));
+            item => results.Add(Inspect(item.f, item.Split, decode, options.DecodeImages)));
         var ok = results.Where(r => r.Error is null).OrderBy(r => r.Sample.Path, StringComparer.Ordinal).ToList();
 
         foreach (var r in results.Where(r => r.Error is not null).OrderBy(r => r.Sample.Path, StringComparer.Ordinal))
@@ -85,18 +90,21 @@ public static class DatasetChecker
             issues, verdict);
     }
 
-    private static FileResult Inspect(ImageSample sample, string split, DecodeOptions decode)
+    private static FileResult Inspect(ImageSample sample, string split, DecodeOptions decode, bool fullDecode)
     {
         try
         {
             var info = new FileInfo(sample.Path);
+            if (IO.SpecialFiles.IsEmptyOrSpecial(sample.Path)) return new(sample, split, EncodedBytes.EmptyOrSpecial, null, null); // never open a pipe or device
             if (info.Exists && info.Length > decode.MaxFileBytes)
                 return new(sample, split, $"file is {info.Length / 1e6:F0} MB, over the {decode.MaxFileBytes / 1e6:F0} MB limit", null, null);
             byte[] bytes = File.ReadAllBytes(sample.Path);
             string hash = Convert.ToHexString(SHA256.HashData(bytes));
             var header = ImageDecoder.Probe(bytes);
+            if (header.Pixels > decode.MaxPixels)
+                return new(sample, split, $"{header.Width}x{header.Height} is over the {decode.MaxPixels / 1e6:F0} MP pixel limit", null, null);
             // A full decode (every scanline, so truncation shows) at reduced scale: integrity, not pixels, matters here.
-            ImageDecoder.Decode(bytes, decode, minShortSide: 64);
+            if (fullDecode) ImageDecoder.Decode(bytes, decode, minShortSide: 64);
             return new(sample, split, null, header, hash);
         }
         catch (ImageDecodeException ex) { return new(sample, split, ex.Reason, null, null); }

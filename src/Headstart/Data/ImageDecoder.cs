@@ -289,6 +289,8 @@ internal readonly struct EncodedBytes : IDisposable
 
     public static EncodedBytes Read(string path, long maxFileBytes, int limit = int.MaxValue)
     {
+        // stat before open: opening a named pipe blocks until a writer comes, and a device (/dev/zero) never ends.
+        if (IO.SpecialFiles.IsEmptyOrSpecial(path)) throw new ImageDecodeException(EmptyOrSpecial);
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
         long length = file.Length;
         if (length > maxFileBytes || length > Array.MaxLength)
@@ -306,6 +308,8 @@ internal readonly struct EncodedBytes : IDisposable
         }
         return new EncodedBytes(buffer, n, n < length);
     }
+
+    internal const string EmptyOrSpecial = "empty file (0 bytes), or not a regular file (pipe, device)";
 
     public void Dispose() => ArrayPool<byte>.Shared.Return(_buffer);
 }

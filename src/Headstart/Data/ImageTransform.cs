@@ -28,8 +28,9 @@ public sealed class ImageTransform
 
     private readonly Preprocessing _p;
     private readonly float[]? _meanImage;
+    private readonly bool _mirror;
 
-    private ImageTransform(Preprocessing p, AugmentLevel level, float[]? meanImage)
+    private ImageTransform(Preprocessing p, AugmentLevel level, float[]? meanImage, bool mirror = false)
     {
         ArgumentNullException.ThrowIfNull(p);
         if (p.InputSize < 1 || p.ResizeSize < 1) throw new ArgumentException("InputSize and ResizeSize must be positive");
@@ -41,6 +42,7 @@ public sealed class ImageTransform
         _p = p;
         Level = level;
         _meanImage = meanImage;
+        _mirror = mirror;
     }
 
     /// <summary>Resize the shorter side to <see cref="Preprocessing.ResizeSize"/>, centre crop <see cref="Preprocessing.InputSize"/>
@@ -48,6 +50,13 @@ public sealed class ImageTransform
     public static ImageTransform Eval(Preprocessing p, float[]? meanImage = null) => new(p, AugmentLevel.None, meanImage);
 
     public static ImageTransform Train(Preprocessing p, AugmentLevel level, float[]? meanImage = null) => new(p, level, meanImage);
+
+    /// <summary>The evaluation geometry mirrored left-right: the deterministic "flip view" used for cached
+    /// augmentation and flip test-time augmentation.</summary>
+    public static ImageTransform EvalMirrored(Preprocessing p, float[]? meanImage = null) => new(p, AugmentLevel.None, meanImage, mirror: true);
+
+    /// <summary>True for <see cref="EvalMirrored"/>.</summary>
+    public bool Mirrored => _mirror;
 
     public AugmentLevel Level { get; }
     public Preprocessing Preprocessing => _p;
@@ -110,22 +119,26 @@ public sealed class ImageTransform
             int left = (int)Math.Round((ow - s) / 2.0, MidpointRounding.ToEven);
             int top = (int)Math.Round((oh - s) / 2.0, MidpointRounding.ToEven);
             Resampler.Resize(image, 0, 0, w, h, ow, oh, left, top, s, s, pixels);
+            if (_mirror) MirrorRows(pixels, s);
             return;
         }
         var (cx, cy, cw, ch) = RandomResizedCrop(w, h, rng);
         bool flip = rng.NextDouble() < 0.5;
         float angle = Level == AugmentLevel.Standard ? (float)((rng.NextDouble() * 2 - 1) * MaxRotationDegrees) : 0f;
         Resampler.Resize(image, cx, cy, cw, ch, s, s, 0, 0, s, s, pixels);
-        if (flip)
-        {
-            for (int y = 0; y < s; y++)
-            {
-                var row = pixels.Slice(y * s * 3, s * 3);
-                for (int a = 0, z = s - 1; a < z; a++, z--)
-                    for (int c = 0; c < 3; c++) (row[3 * a + c], row[3 * z + c]) = (row[3 * z + c], row[3 * a + c]);
-            }
-        }
+        if (flip) MirrorRows(pixels, s);
         if (angle != 0) Rotate(pixels, s, angle);
+    }
+
+    /// <summary>Horizontal flip of an (S, S, 3) image in place.</summary>
+    private static void MirrorRows(Span<byte> pixels, int s)
+    {
+        for (int y = 0; y < s; y++)
+        {
+            var row = pixels.Slice(y * s * 3, s * 3);
+            for (int a = 0, z = s - 1; a < z; a++, z--)
+                for (int c = 0; c < 3; c++) (row[3 * a + c], row[3 * z + c]) = (row[3 * z + c], row[3 * a + c]);
+        }
     }
 
     /// <summary>torchvision's RandomResizedCrop.get_params: 10 tries at a random area and log-uniform aspect ratio,

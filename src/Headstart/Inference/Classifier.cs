@@ -1,5 +1,7 @@
+using Google.Protobuf;
 using Headstart.Bundles;
 using Headstart.Data;
+using Headstart.Export;
 using Headstart.Models;
 using Headstart.Weights;
 using static TorchSharp.torch;
@@ -13,33 +15,66 @@ public sealed record LabelProbability(string Label, float Probability);
 public sealed record Prediction(string Label, float Probability, IReadOnlyList<LabelProbability> Top);
 
 /// <summary>
-/// Runs a trained bundle on images, for apps and the CLI: <c>using var clf = Classifier.Load("bundle");
-/// var p = clf.Predict(File.ReadAllBytes("x.jpg"));</c>. Thread-safe (forward passes are serialised on one model;
-/// decoding and preprocessing run concurrently), disposable, no global state.
+/// Runs a trained model on images, for apps and the CLI: <c>using var clf = Classifier.Load("bundle-or-model.onnx");
+/// var p = clf.Predict(File.ReadAllBytes("x.jpg"));</c>. A bundle runs in TorchSharp (or ONNX Runtime with
+/// <see cref="InferenceEngine.Onnx"/>, exported in memory); an .onnx written by <see cref="OnnxExporter"/> runs in ONNX
+/// Runtime, with its classes and preprocessing read from the model's metadata. Thread-safe (TorchSharp forward passes
+/// are serialised on one model, ORT sessions run concurrently; decoding and resizing run in parallel), disposable, no
+/// global state.
 /// </summary>
 public sealed class Classifier : IDisposable
 {
-    private readonly ImageClassifier model;
+    private readonly ImageClassifier? model;   // Torch engine
+    private readonly OnnxEngine? onnx;         // Onnx engine
     private readonly ImageTransform transform;
     private readonly DecodeOptions decode;
     private readonly object gate = new();
     private bool disposed;
 
-    private Classifier(ImageClassifier model, BundleManifest manifest, DecodeOptions? decode)
+    private Classifier(ImageClassifier? model, OnnxEngine? onnx, BundleManifest manifest, DecodeOptions? decode)
     {
         this.model = model;
+        this.onnx = onnx;
         Manifest = manifest;
         var p = manifest.Preprocessing;
-        transform = ImageTransform.Eval(p, p.MeanImage is { } mi ? MeanImages.Get(mi) : null);
+        // ORT models normalise inside the graph, so they take the plain RGB 0-1 crop.
+        transform = onnx is null
+            ? ImageTransform.Eval(p, p.MeanImage is { } mi ? MeanImages.Get(mi) : null)
+            : ImageTransform.Eval(RawRgb(p));
         this.decode = decode ?? DecodeOptions.Default;
     }
 
-    /// <summary>Opens a bundle directory written by 'headstart train'.</summary>
-    public static Classifier Load(string bundleDir, DecodeOptions? decode = null)
+    /// <summary>The resize + centre crop of <paramref name="p"/> with no normalisation: planar RGB in [0, 1].</summary>
+    internal static Preprocessing RawRgb(Preprocessing p) =>
+        p with { Mean = [0f, 0f, 0f], Std = [1f, 1f, 1f], ChannelOrder = ChannelOrder.Rgb, ValueScale = 1f, MeanImage = null };
+
+    /// <summary>
+    /// Opens a bundle directory written by 'headstart train', or an .onnx file written by 'headstart export'.
+    /// </summary>
+    /// <param name="weightsOverride">Weights to use instead of the bundle's own (same arch and class count).</param>
+    /// <param name="engine">For a bundle: TorchSharp (default) or ONNX Runtime. An .onnx file always runs in ORT.</param>
+    public static Classifier Load(string path, DecodeOptions? decode = null, string? weightsOverride = null,
+        InferenceEngine engine = InferenceEngine.Torch)
     {
-        var (manifest, _, model) = ModelBundle.Load(bundleDir);
-        return new Classifier(model, manifest, decode);
+        if (File.Exists(path) && path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            if (weightsOverride is not null) throw new HeadstartException("--weights applies to bundles, not to .onnx models.");
+            var session = new OnnxEngine(path);
+            var manifest = new BundleManifest { Arch = session.Arch, Classes = session.Classes, Preprocessing = session.Preprocessing };
+            return new Classifier(null, session, manifest, decode);
+        }
+        var (bundle, spec, model) = ModelBundle.Load(path, weightsOverride);
+        if (engine == InferenceEngine.Torch) return new Classifier(model, null, bundle, decode);
+        using (model)
+        {
+            model.eval();
+            var bytes = OnnxExporter.Build(model, spec, bundle.Classes, new OnnxExportOptions()).ToByteArray();
+            return new Classifier(null, new OnnxEngine(bytes), bundle, decode);
+        }
     }
+
+    /// <summary>The runtime this classifier uses.</summary>
+    public InferenceEngine Engine => onnx is null ? InferenceEngine.Torch : InferenceEngine.Onnx;
 
     public BundleManifest Manifest { get; }
     public IReadOnlyList<string> Classes => Manifest.Classes;
@@ -61,12 +96,13 @@ public sealed class Classifier : IDisposable
         var buffer = new float[n * len];
         Parallel.For(0, n, i => transform.Apply(images[i], new Random(0), buffer.AsSpan(i * len, len)));
         float[] probs;
-        lock (gate)
+        if (onnx is not null) probs = onnx.Probabilities(buffer, n);                 // (B, C)
+        else lock (gate)
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             var x = tensor(buffer).reshape(n, 3, s, s);                        // (B, 3, S, S)
-            probs = nn.functional.softmax(model.forward(x), 1).data<float>().ToArray(); // (B, C)
+            probs = nn.functional.softmax(model!.forward(x), 1).data<float>().ToArray(); // (B, C)
         }
         int c = Classes.Count;
         top = Math.Clamp(top, 1, c);
@@ -82,6 +118,7 @@ public sealed class Classifier : IDisposable
     {
         if (disposed) return;
         disposed = true;
-        model.Dispose();
+        model?.Dispose();
+        onnx?.Dispose();
     }
 }

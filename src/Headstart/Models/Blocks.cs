@@ -54,10 +54,10 @@ internal static class Blocks
     }
 
     /// <summary>
-    /// Initialisation shared by torchvision's MobileNet/EfficientNet-style models: kaiming-normal (fan_out) convs with
+    /// Initialisation shared by torchvision's VGG and MobileNet-style models: kaiming-normal (fan_out) convs with
     /// zero bias, BatchNorm 1/0, Linear N(0, 0.01) with zero bias.
     /// </summary>
-    public static void InitMobileNetStyle(Module module)
+    public static void InitConvBnLinear(Module module)
     {
         using var noGrad = torch.no_grad();
         foreach (var (_, m) in module.named_modules())

@@ -64,6 +64,9 @@ public sealed class GoogLeNet : ImageClassifier
 
     public override int NumClasses => numClasses;
 
+    /// <summary>Whether forward applies torchvision's transform_input (read by the ONNX exporter).</summary>
+    internal bool TransformsInput => transformInput;
+
     public override Tensor ForwardFeatures(Tensor input)
     {
         using var scope = NewDisposeScope();

@@ -42,7 +42,7 @@ public sealed class MobileNetV2 : ImageClassifier
         classifier = Sequential(Dropout(dropout), Linear(lastChannel, numClasses));
         FeatureDim = (int)lastChannel;
         RegisterComponents();
-        Blocks.InitMobileNetStyle(this);
+        Blocks.InitConvBnLinear(this);
     }
 
     public override int NumClasses => numClasses;

@@ -81,7 +81,7 @@ public sealed class MobileNetV3 : ImageClassifier
             Linear(lastChannel, numClasses));
         FeatureDim = (int)lastConvOut;
         RegisterComponents();
-        Blocks.InitMobileNetStyle(this);
+        Blocks.InitConvBnLinear(this);
     }
 
     public override int NumClasses => numClasses;

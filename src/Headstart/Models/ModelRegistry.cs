@@ -16,6 +16,13 @@ public static class ModelRegistry
             MobileNetFamily.Specs(),
             GoogLeNetFamily.Specs(),
             InceptionFamily.Specs(),
+            SqueezeNetFamily.Specs(),
+            DenseNetFamily.Specs(),
+            EfficientNetFamily.Specs(),
+            ConvNeXtFamily.Specs(),
+            ShuffleNetV2Family.Specs(),
+            MNASNetFamily.Specs(),
+            SmallCnnFamily.Specs(),
             // Each model family adds its records here (one file per family under Models/).
         }.SelectMany(s => s);
         var dict = new Dictionary<string, ModelSpec>(StringComparer.Ordinal);
@@ -28,6 +35,10 @@ public static class ModelRegistry
     public static IEnumerable<ModelSpec> All => specs.Value.Values;
 
     public static bool TryGet(string name, out ModelSpec spec) => specs.Value.TryGetValue(name, out spec!);
+
+    /// <summary>Parameters at 1000 classes, from a precomputed table (tested against the real models), or null.</summary>
+    public static long? ParameterCount(ModelSpec spec) =>
+        ParameterCounts.AtImageNet.TryGetValue(spec.Name, out long n) ? n : null;
 
     /// <summary>Looks a model up by name; the error lists close names.</summary>
     public static ModelSpec Get(string name)

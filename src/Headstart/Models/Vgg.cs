@@ -90,27 +90,7 @@ public sealed class Vgg : ImageClassifier
 
     public override Tensor ForwardClassifier(Tensor features) => classifier.call(features);
 
-    private void InitWeights()
-    {
-        // torchvision: kaiming-normal (fan_out, relu) convs with zero bias, BatchNorm 1/0, Linear N(0, 0.01) zero bias.
-        using var noGrad = torch.no_grad();
-        foreach (var (_, m) in named_modules())
-        {
-            switch (m)
-            {
-                case Conv2d c:
-                    init.kaiming_normal_(c.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
-                    if (c.bias is not null) init.zeros_(c.bias);
-                    break;
-                case BatchNorm2d bn:
-                    init.ones_(bn.weight);
-                    init.zeros_(bn.bias);
-                    break;
-                case Linear l:
-                    init.normal_(l.weight, 0, 0.01);
-                    if (l.bias is not null) init.zeros_(l.bias);
-                    break;
-            }
-        }
-    }
+    // torchvision VGG: kaiming-normal (fan_out, relu) convs, BatchNorm 1/0, Linear N(0, 0.01): MobileNet's scheme
+    // (kaiming's default leaky_relu with slope 0 has the same gain as relu).
+    private void InitWeights() => Blocks.InitConvBnLinear(this);
 }

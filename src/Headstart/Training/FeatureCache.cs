@@ -19,6 +19,8 @@ namespace Headstart.Training;
 public sealed class FeatureCache : IDisposable
 {
     private const string IndexFile = "index.tsv";
+    /// <summary>Widest feature row accepted from an index (a corrupt width must not size an allocation).</summary>
+    private const int MaxDim = 1 << 20;
     private readonly string dir;
     private readonly Dictionary<string, Entry> index = new(StringComparer.Ordinal);
     private readonly Dictionary<string, MemoryMappedFile> maps = new(StringComparer.Ordinal);
@@ -112,23 +114,43 @@ public sealed class FeatureCache : IDisposable
             index[key] = new Entry("", 0, 0, clean);
             lines.Append($"{key}\t-\t0\t0\t0\t{clean}\n");
         }
-        File.AppendAllText(Path.Combine(dir, IndexFile), lines.ToString());
+        string indexPath = Path.Combine(dir, IndexFile);
+        // After a torn write the file ends mid-line: start on a fresh line so the new entries stay readable.
+        if (EndsMidLine(indexPath)) lines.Insert(0, '\n');
+        File.AppendAllText(indexPath, lines.ToString());
+    }
+
+    private static bool EndsMidLine(string path)
+    {
+        using var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite);
+        if (fs.Length == 0) return false;
+        fs.Position = fs.Length - 1;
+        return fs.ReadByte() != '\n';
     }
 
     private void LoadIndex()
     {
         string path = Path.Combine(dir, IndexFile);
         if (!File.Exists(path)) return;
-        foreach (var line in File.ReadLines(path))
+        string text = File.ReadAllText(path);
+        var lines = text.Split('\n');
+        // The last element is "" after a complete file, or the torn tail of a killed append: never trust it.
+        var rows = new List<(string Key, Entry Entry, int Dim)>();
+        foreach (var line in lines.AsSpan(0, lines.Length - 1))
         {
             var f = line.Split('\t');
             // A torn or foreign line is ignored: the row is simply recomputed.
             if (f.Length < 5 || !long.TryParse(f[2], out long row) || !uint.TryParse(f[3], out uint crc) || !int.TryParse(f[4], out int d)) continue;
+            if (row < 0 || d is < 0 or > MaxDim) continue;
             if (f[1] == "-") { index[f[0]] = new Entry("", 0, 0, f.Length > 5 ? f[5] : "undecodable"); continue; }
-            if (dim != 0 && d != dim) continue;
-            dim = d;
-            index[f[0]] = new Entry(f[1], row, crc, null);
+            if (d > 0) rows.Add((f[0], new Entry(f[1], row, crc, null), d));
         }
+        // One namespace has one width. A formerly torn line (since terminated by a later append) can still parse with a
+        // cut width, e.g. 5 for 512: the width most rows agree on wins (on a tie, the latest), other widths are dropped.
+        if (rows.Count == 0) return;
+        dim = rows.Select((r, i) => (r.Dim, Line: i)).GroupBy(r => r.Dim).MaxBy(g => (g.Count(), g.Max(r => r.Line)))!.Key;
+        foreach (var (key, entry, d) in rows)
+            if (d == dim) index[key] = entry;
     }
 
     private MemoryMappedFile Map(string segment)

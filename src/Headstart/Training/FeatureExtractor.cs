@@ -16,6 +16,14 @@ public static class FeatureExtractor
         int workers = 0, Action<SkippedFile>? onSkipped = null, Action<int>? onBatch = null, CancellationToken ct = default)
     {
         model.eval();
+        return Extract(model.ForwardFeatures, source, samples, transform, batchSize, seed, view, workers, onSkipped, onBatch, ct);
+    }
+
+    /// <summary>As above, with any backbone forward (B, 3, S, S) → (B, D), e.g. an ONNX Runtime session.</summary>
+    public static (Tensor Features, long[] Labels, int[] Indices) Extract(Func<Tensor, Tensor> backbone, IImageSource source,
+        IReadOnlyList<ImageSample> samples, ImageTransform transform, int batchSize, int seed, int view = 0,
+        int workers = 0, Action<SkippedFile>? onSkipped = null, Action<int>? onBatch = null, CancellationToken ct = default)
+    {
         var chunks = new List<Tensor>();
         var labels = new List<long>();
         var indices = new List<int>();
@@ -27,7 +35,7 @@ public static class FeatureExtractor
                 using (batch)
                 using (var scope = NewDisposeScope())
                 {
-                    chunks.Add(model.ForwardFeatures(batch.Images).detach().MoveToOuterDisposeScope()); // (B, D)
+                    chunks.Add(backbone(batch.Images).detach().MoveToOuterDisposeScope()); // (B, D)
                 }
                 labels.AddRange(batch.Labels);
                 indices.AddRange(batch.Indices);
@@ -44,8 +52,8 @@ public static class FeatureExtractor
 /// <summary>Feature extraction through a <see cref="FeatureCache"/>: hits are read back, misses extracted and appended.</summary>
 public static class CachedFeatures
 {
-    /// <summary>Like <see cref="FeatureExtractor.Extract"/>, but a second run over the same images reads the cache.</summary>
-    public static (Tensor Features, long[] Labels, int[] Indices, int Hits) Extract(FeatureCache cache, ImageClassifier model,
+    /// <summary>Like FeatureExtractor.Extract, but a second run over the same images reads the cache.</summary>
+    public static (Tensor Features, long[] Labels, int[] Indices, int Hits) Extract(FeatureCache cache, Func<Tensor, Tensor> backbone,
         IImageSource source, IReadOnlyList<ImageSample> samples, ImageTransform transform, int batchSize, int seed, int view,
         int workers, Action<SkippedFile>? onSkipped, Action<int>? onBatch, CancellationToken ct = default)
     {
@@ -82,7 +90,7 @@ public static class CachedFeatures
             int[] got = [];
             try
             {
-                (feats, _, got) = FeatureExtractor.Extract(model, source, sub, transform, batchSize, seed, view, workers, Skip, onBatch, ct);
+                (feats, _, got) = FeatureExtractor.Extract(backbone, source, sub, transform, batchSize, seed, view, workers, Skip, onBatch, ct);
             }
             catch (HeadstartException) when (got.Length == 0 && skipped.Count == sub.Count) { /* every miss failed to decode */ }
             if (feats is not null)

@@ -11,7 +11,10 @@ public static class Pretrained
     {
         if (explicitPath is not null)
         {
-            if (!File.Exists(explicitPath)) throw new HeadstartException($"weights file '{explicitPath}' does not exist");
+            if (!File.Exists(explicitPath))
+                throw new HeadstartException(Directory.Exists(explicitPath)
+                    ? $"--weights '{explicitPath}' is a folder; pass the weight file itself (.pth, .safetensors or .onnx)"
+                    : $"weights file '{explicitPath}' does not exist");
             return Path.GetFullPath(explicitPath);
         }
         string? local = new WeightStore().Resolve(spec);

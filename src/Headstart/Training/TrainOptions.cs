@@ -41,10 +41,16 @@ public sealed record TrainOptions
     public double? ClipGradNorm { get; init; }
     public int Seed { get; init; } = 42;
     public AugmentLevel Augment { get; init; } = AugmentLevel.Light;
-    /// <summary>Augmented views per training image precomputed into the feature cache (frozen strategy).</summary>
-    public int AugmentViews { get; init; } = 4;
-    /// <summary>Keep the weights of the epoch with the best validation accuracy.</summary>
-    public bool KeepBest { get; init; } = true;
+    /// <summary>Augmented views per training image precomputed into the feature cache (frozen strategy): 1 = the
+    /// mirror image of the centre crop; each further view is a random resized crop + flip.</summary>
+    public int AugmentViews { get; init; } = 1;
+    /// <summary>Average predictions with the mirrored image (frozen strategy; costs one more forward per val image).</summary>
+    public bool TestTimeFlip { get; init; } = true;
+    /// <summary>Engine that runs the frozen backbone during extraction.</summary>
+    public FeatureEngine Engine { get; init; } = FeatureEngine.Auto;
+    /// <summary>Keep the weights of the epoch with the best validation accuracy. Off by default: selecting on the
+    /// validation set makes its accuracy optimistic, and the fixed schedules converge.</summary>
+    public bool KeepBest { get; init; }
     public int? EarlyStoppingPatience { get; init; }
     public int Workers { get; init; }
     /// <summary>Feature cache root; null = $XDG_CACHE_HOME/headstart/features; "none" disables it.</summary>

@@ -86,17 +86,22 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
 
         IReadOnlyList<PredictionRecord> predictions;
         IReadOnlyList<EpochRecord> history;
+        string engine = "torchsharp";
+        void SkipOnce(SkippedFile f) { lock (skipped) if (!skipped.Any(s => s.Path == f.Path)) skipped.Add(f); }
         bool frozen = o.Strategy == Strategy.Frozen && o.Freeze == "features";
         if (frozen)
         {
-            // Fast path: the backbone runs once per image (and per augmented view); only the classifier trains.
-            var (trainSet, valSet, valRows) = ExtractCached(model, spec, from, data, evalTf, trainTf, o, ct);
+            // Fast path: the backbone runs once per image (and per view); only the classifier section trains.
+            using var feats = FrozenFeatures.Extract(model, spec, from, data, o, meanImage, reporter, SkipOnce, ct);
+            var trainSet = new TensorBatchSource(feats.TrainX, tensor(feats.TrainY), o.BatchSize, o.Seed);
+            var valSet = new TensorBatchSource(feats.ValX, tensor(feats.ValY), 256, o.Seed);
             using var learner = new Learner(model, spec, trainSet, valSet, optimizer, callbacks, o.LabelSmoothing, o.Seed);
             learner.Freeze();
             learner.Fit(o.Epochs, o.LearningRate ?? (o.Optimizer == OptimizerKind.Sgd ? 1e-2 : 1e-3), schedule);
             history = learner.Recorder.History.ToList();
-            predictions = Predict(model, valSet, valRows, data, features: true);
-            valSet.X.Dispose(); trainSet.X.Dispose();
+            engine = feats.Engine;
+            using (var logp = feats.ValLogProbabilities(model))
+                predictions = ToRecords(logp, valSet.Y, feats.ValRows, data, alreadyLogSoftmax: true);
         }
         else
         {
@@ -158,61 +163,10 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
             $"--freeze must be 'features', 'none' or a number of layer groups 0..{spec.LayerGroups.Count - 1} for {spec.Name}; got '{freeze}'"),
     };
 
-    private (TensorBatchSource Train, TensorBatchSource Val, int[] ValRows) ExtractCached(ImageClassifier model, ModelSpec spec,
-        string? weightsPath, ImageDataset data, ImageTransform evalTf, ImageTransform trainTf, TrainOptions o, CancellationToken ct)
+    private static List<PredictionRecord> ToRecords(Tensor logits, Tensor y, int[] rows, ImageDataset data, bool alreadyLogSoftmax = false)
     {
-        void Skip(SkippedFile f) { lock (skipped) if (!skipped.Any(s => s.Path == f.Path)) skipped.Add(f); }
-        int views = o.Augment == AugmentLevel.None ? 0 : Math.Max(0, o.AugmentViews);
-        int totalImages = data.Train.Count * (1 + views) + data.Val.Count;
-        reporter?.BeginPhase($"extracting features ({1 + views} view(s) per training image)", totalImages);
-        var feats = new List<Tensor>();
-        var labels = new List<long>();
-        // Disk cache: keyed by model, weights hash, preprocessing and view (seeded augmentation views included).
-        string? cacheRoot = o.CacheDir is "none" or "off" || weightsPath is null ? null : o.CacheDir ?? FeatureCache.DefaultRoot;
-        string? weightsHash = cacheRoot is null ? null : FeatureCache.WeightsFingerprint(weightsPath!, cacheRoot);
-        int hits = 0;
-        (Tensor, long[], int[]) Run(IReadOnlyList<ImageSample> samples, ImageTransform tf, int view)
-        {
-            if (cacheRoot is null)
-                return FeatureExtractor.Extract(model, data.Source, samples, tf, o.BatchSize, o.Seed, view, o.Workers, Skip, n => reporter?.AdvancePhase(n), ct);
-            string ns = FeatureCache.Namespace(spec.Name, weightsHash!, JsonSerializer.Serialize(spec.Preprocessing, BundleManifest.JsonOptions),
-                tf.Level.ToString(), view == 0 ? "centre" : $"aug-{view}-seed-{o.Seed}");
-            using var cache = new FeatureCache(cacheRoot, ns);
-            var (f, l, i, h) = CachedFeatures.Extract(cache, model, data.Source, samples, tf, o.BatchSize, o.Seed, view, o.Workers, Skip, n => reporter?.AdvancePhase(n), ct);
-            hits += h;
-            return (f, l, i);
-        }
-        var (f0, l0, _) = Run(data.Train, evalTf, 0);
-        feats.Add(f0); labels.AddRange(l0);
-        for (int v = 1; v <= views; v++)
-        {
-            var (fv, lv, _) = Run(data.Train, trainTf, v);
-            feats.Add(fv); labels.AddRange(lv);
-        }
-        if (data.Val.Count == 0)
-            throw new HeadstartException("the validation split is empty: add images to val/ or use a larger --val-split");
-        var (valX, valY, valRows) = Run(data.Val, evalTf, 0);
-        if (hits > 0) reporter?.Info($"feature cache: {hits} of {totalImages} image views read from {cacheRoot}");
-        reporter?.EndPhase();
-        var trainX = cat(feats, 0); // (N * (1 + views), D)
-        foreach (var f in feats) f.Dispose();
-        var train = new TensorBatchSource(trainX, tensor(labels.ToArray()), o.BatchSize, o.Seed);
-        var val = new TensorBatchSource(valX, tensor(valY), 256, o.Seed);
-        return (train, val, valRows);
-    }
-
-    private static List<PredictionRecord> Predict(ImageClassifier model, TensorBatchSource val, int[] rows, ImageDataset data, bool features)
-    {
-        model.eval();
-        using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var logits = features ? model.ForwardClassifier(val.X) : model.forward(val.X);
-        return ToRecords(logits, val.Y, rows, data);
-    }
-
-    private static List<PredictionRecord> ToRecords(Tensor logits, Tensor y, int[] rows, ImageDataset data)
-    {
-        var logp = nn.functional.log_softmax(logits, 1);                  // (N, C)
+        var logp = alreadyLogSoftmax ? logits : nn.functional.log_softmax(logits, 1);   // (N, C)
         var pred = logp.argmax(1);                                        // (N)
         var lossPer = -logp.gather(1, y.unsqueeze(1)).squeeze(1);         // (N)
         var conf = logp.gather(1, pred.unsqueeze(1)).squeeze(1).exp();    // (N)

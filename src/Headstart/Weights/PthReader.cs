@@ -41,6 +41,10 @@ public static partial class PthReader
 
     internal static FileStream OpenRead(string path)
     {
+        // stat before open: opening a named pipe blocks until a writer comes, and a device (/dev/zero) never ends.
+        if (Directory.Exists(path)) throw new WeightFileException($"{path} is a folder, not a weight file");
+        if (IO.SpecialFiles.IsEmptyOrSpecial(path))
+            throw new WeightFileException($"{path}: empty file (0 bytes), or not a regular file (pipe, device)");
         try
         {
             return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);

@@ -202,7 +202,8 @@ public static class Safetensors
         new($"{source}: invalid safetensors file: {what}", inner);
 
     /// <summary>True when the first bytes look like a safetensors header (length, then '{').</summary>
-    internal static bool Looks(ReadOnlySpan<byte> head, long fileLength) =>
-        head.Length >= 9 && head[8] == (byte)'{'
-        && BinaryPrimitives.ReadUInt64LittleEndian(head) is var n && n > 0 && n <= (ulong)Math.Max(0, fileLength - 8);
+    /// <summary>An 8-byte length, then a JSON object. The length is not checked against the file here: a header that
+    /// runs past the end is still a (broken) safetensors file, and <see cref="Read"/> says exactly what is wrong.</summary>
+    internal static bool Looks(ReadOnlySpan<byte> head) =>
+        head.Length >= 9 && head[8] == (byte)'{' && BinaryPrimitives.ReadUInt64LittleEndian(head) > 0;
 }

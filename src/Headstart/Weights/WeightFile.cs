@@ -15,7 +15,8 @@ public static class WeightFile
         head = head[..n];
         if (PthReader.IsZip(head)) return WeightFormat.PthZip;
         if (PthReader.IsPickle(head)) return WeightFormat.PthLegacy;
-        if (Safetensors.Looks(head, stream.Length)) return WeightFormat.Safetensors;
+        if (Safetensors.Looks(head) || path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            return WeightFormat.Safetensors;
         // ONNX is a protobuf ModelProto whose first field is ir_version (field 1, varint: tag byte 0x08).
         if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || head is [0x08, ..])
             return WeightFormat.Onnx;

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Headstart.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -34,13 +33,10 @@ public sealed record LoadReport(
     IReadOnlyList<string> Unexpected, IReadOnlyList<string> Widened, IReadOnlyDictionary<string, string> Renamed);
 
 /// <summary>Copies a state_dict into a Headstart model, checking every key, shape and dtype first.</summary>
-public static partial class WeightLoader
+public static class WeightLoader
 {
     private const string BatchCounter = "num_batches_tracked";
 
-    // torchvision's own upgrade of pre-0.3 DenseNet keys: "denselayer1.norm.1.weight" -> "denselayer1.norm1.weight".
-    [GeneratedRegex(@"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")]
-    private static partial Regex LegacyDenseNetKey();
 
     /// <summary>
     /// Loads <paramref name="stateDict"/> into <paramref name="model"/>. Nothing is copied unless every key checks out,
@@ -78,9 +74,9 @@ public static partial class WeightLoader
         foreach (var (fileKey, tensor) in stateDict)
         {
             var key = options.RenameKey?.Invoke(fileKey) ?? fileKey;
-            if (!target.ContainsKey(key) && LegacyDenseNetKey().Match(key) is { Success: true } m
-                && target.ContainsKey(m.Groups[1].Value + m.Groups[2].Value))
-                key = m.Groups[1].Value + m.Groups[2].Value;
+            // torchvision's own upgrade of pre-0.3 DenseNet keys: "denselayer1.norm.1.weight" -> "denselayer1.norm1.weight".
+            if (!target.ContainsKey(key) && DenseNet.RemapLegacyKey(key) is var upgraded && target.ContainsKey(upgraded))
+                key = upgraded;
             if (key != fileKey) renamed[fileKey] = key;
             if (!source.TryAdd(key, tensor)) throw new HeadstartException($"two file keys map to '{key}' after renaming");
         }

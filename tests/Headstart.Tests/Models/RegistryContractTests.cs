@@ -15,7 +15,8 @@ public sealed record ModelFacts(
     long[] OutputShape,
     long[] FeatureShape,
     double SplitMaxAbsDiff,
-    double OutputMaxAbs);
+    double OutputMaxAbs,
+    IReadOnlyList<(string Key, long[] Shape)> Parameters);
 
 /// <summary>Builds each registry model at most once and keeps only its <see cref="ModelFacts"/>.</summary>
 public sealed class ModelFactsCache
@@ -37,8 +38,9 @@ public sealed class ModelFactsCache
         var output = model.call(input);
         var features = model.ForwardFeatures(input);
         var split = model.ForwardClassifier(features);
+        var parameters = model.named_parameters().Select(np => (np.name, np.parameter.shape)).ToList();
         return new ModelFacts(stateDict, output.shape, features.shape,
-            (output - split).abs().max().item<float>(), output.abs().max().item<float>());
+            (output - split).abs().max().item<float>(), output.abs().max().item<float>(), parameters);
     }
 }
 
@@ -52,7 +54,10 @@ public sealed class RegistryContractTests(ModelFactsCache cache) : IClassFixture
     public const int Classes = 3;
 
     /// <summary>Registry models that are not torchvision models, so have no entry in the manifest.</summary>
-    private static readonly HashSet<string> NotInTorchvision = ["resnet18-cntk"];
+    private static readonly HashSet<string> NotInTorchvision = ["resnet18-cntk", "small_cnn"];
+
+    /// <summary>Registry models meant for training from scratch only: no pretrained weights exist for them.</summary>
+    private static readonly HashSet<string> ScratchOnly = ["small_cnn"];
 
     /// <summary>A quarter of the native input size, at least 64 px: fast, and above every CNN's minimum (inception: 75).</summary>
     public static int TestInputSize(ModelSpec spec) => Math.Max(64, (spec.Preprocessing.InputSize + 3) / 4);
@@ -148,12 +153,14 @@ public sealed class RegistryContractTests(ModelFactsCache cache) : IClassFixture
         Assert.True(spec.Preprocessing.ResizeSize >= spec.Preprocessing.InputSize);
         Assert.Equal(3, spec.Preprocessing.Mean.Length);
         Assert.Equal(3, spec.Preprocessing.Std.Length);
-        Assert.NotEmpty(spec.WeightSources);
+        if (ScratchOnly.Contains(name)) Assert.Empty(spec.WeightSources);
+        else Assert.NotEmpty(spec.WeightSources);
         foreach (var source in spec.WeightSources.Where(s => s.Url is not null))
         {
             Assert.EndsWith("/" + source.FileName, source.Url);
-            // torchvision names files <name>-<first 8 hex digits of the SHA-256>.pth
-            Assert.Matches("^[0-9a-f]{8}$", source.Sha256Prefix);
+            // torchvision names files <name>-<leading hex digits of the SHA-256>.pth: 8 digits, or 10 for the 2019
+            // files (shufflenetv2_x1-5666bf0f80.pth, mnasnet1.0_top1_73.512-f206786ef8.pth); torch.hub checks any length.
+            Assert.Matches("^[0-9a-f]{8,10}$", source.Sha256Prefix);
             Assert.EndsWith($"-{source.Sha256Prefix}.pth", source.FileName);
         }
     }
@@ -168,5 +175,22 @@ public sealed class RegistryContractTests(ModelFactsCache cache) : IClassFixture
         Assert.Contains("efficientnet_b7", TorchvisionManifest.Models.Keys);
         Assert.Contains("convnext_base", TorchvisionManifest.Models.Keys);
         Assert.Equal(["features.0.weight", "features.0.bias"], TorchvisionManifest.Models["alexnet"].Take(2).Select(k => k.Key));
+    }
+
+    /// <summary>The listing's precomputed counts (Models/ParameterCounts.cs) match the real model at 1000 classes.</summary>
+    [Theory, MemberData(nameof(Names))]
+    public void ListedParameterCountMatchesTheModel(string name)
+    {
+        var spec = ModelRegistry.Get(name);
+        var facts = cache.Get(name);
+        Assert.True(ModelRegistry.ParameterCount(spec) is long, $"{name} has no entry in ParameterCounts");
+        // Built with Classes outputs: swap the head's class dimension for 1000.
+        long atImageNet = facts.Parameters.Sum(p =>
+        {
+            long n = p.Shape.Aggregate(1L, (a, d) => a * d);
+            bool head = p.Key.StartsWith(spec.HeadPrefix + ".", StringComparison.Ordinal);
+            return head ? n / Classes * 1000 : n;
+        });
+        Assert.Equal(atImageNet, ModelRegistry.ParameterCount(spec));
     }
 }

@@ -31,6 +31,8 @@ internal static class OnnxProtoExtensions
         if (t.DataType != (int)TensorProto.Types.DataType.Float)
             throw new HeadstartException(
                 $"ONNX tensor '{t.Name}' has data type {(TensorProto.Types.DataType)t.DataType}; only FLOAT is supported here.");
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("ONNX raw tensor data is little-endian; big-endian hosts are not supported.");
         long count = t.Dims.Aggregate(1L, (a, d) => a * d);
         float[] values;
         if (t.DataLocation == TensorProto.Types.DataLocation.External)
@@ -39,8 +41,6 @@ internal static class OnnxProtoExtensions
             values = MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray();
         else
             values = [.. t.FloatData];
-        if (!BitConverter.IsLittleEndian)
-            throw new PlatformNotSupportedException("ONNX raw tensor data is little-endian; big-endian hosts are not supported.");
         if (values.LongLength != count)
             throw new HeadstartException(
                 $"ONNX tensor '{t.Name}' holds {values.LongLength} values but its shape [{string.Join(", ", t.Dims)}] needs {count}.");

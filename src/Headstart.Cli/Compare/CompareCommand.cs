@@ -1,0 +1,144 @@
+using System.CommandLine;
+using Headstart.Cli.Common;
+using Headstart.Data;
+using Headstart.Models;
+using Headstart.Reporting;
+using Headstart.Training;
+using Spectre.Console;
+
+namespace Headstart.Cli.Compare;
+
+/// <summary>
+/// headstart compare DATA: transfer (frozen, fine-tuned) vs the same architecture from scratch vs a small CNN from
+/// scratch, on one split and seed, plus a data-efficiency curve; prints the table and writes an HTML comparison.
+/// </summary>
+public static class CompareCommand
+{
+    private static readonly Argument<string> Data = new("data") { Description = "ImageFolder root: train/ + val/, or class subfolders (split with --val-split)" };
+    private static readonly Option<string> Model = Opt.Of("--model", "Pretrained model for the transfer and same-architecture runs", ModelRegistry.DefaultModel);
+    private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Pretrained weights file overriding the default source");
+    private static readonly Option<int> Epochs = Opt.Of("--epochs", "Frozen-transfer head epochs (on cached features: cheap)", 50);
+    private static readonly Option<int> FineTuneEpochs = Opt.Of("--fine-tune-epochs", "Unfrozen fine-tuning epochs (after one frozen epoch); full backbone passes, slow on a CPU", 2);
+    private static readonly Option<int> ScratchEpochs = Opt.Of("--scratch-epochs", "Epochs of the same architecture from random initialisation", 3);
+    private static readonly Option<int> CnnEpochs = Opt.Of("--cnn-epochs", "Minimum epochs of the small CNN from scratch", 20);
+    private static readonly Option<string> Shots = Opt.Of("--shots", "Labelled images per class for the data-efficiency curve, comma-separated ('none' to skip)", "5,10,20,50");
+    private static readonly Option<string[]> Skip = new("--skip")
+    {
+        Description = "Recipes to leave out: frozen, fine-tune, scratch, small-cnn (repeat or comma-separate)",
+        AllowMultipleArgumentsPerToken = true,
+    };
+    private static readonly Option<string?> Out = Opt.Maybe<string>("--out", "HTML comparison to write (default: ./<data-folder>-comparison.html)");
+    private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (the same for every recipe)", 42);
+    private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
+    private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "Frozen transfer: augmented views per training image", 1);
+    private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders", 0.2);
+    private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
+    private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory ('none': a temporary one)");
+
+    public static Command Create()
+    {
+        var cmd = new Command("compare", "Transfer learning vs training from scratch on the same data: table, curves and a data-efficiency curve")
+        {
+            Data, Model, Weights, Epochs, FineTuneEpochs, ScratchEpochs, CnnEpochs, Shots, Skip, Out, Seed, BatchSize, AugmentViews,
+            ValSplit, Workers, CacheDir,
+        };
+        cmd.SetAction(parse => Shell.Run(parse, output =>
+        {
+            string dataDir = parse.GetValue(Data)!;
+            var options = new ComparisonOptions
+            {
+                Model = parse.GetValue(Model)!, WeightsPath = parse.GetValue(Weights),
+                Epochs = Positive(parse.GetValue(Epochs), "--epochs"),
+                FineTuneEpochs = Positive(parse.GetValue(FineTuneEpochs), "--fine-tune-epochs"),
+                ScratchEpochs = Positive(parse.GetValue(ScratchEpochs), "--scratch-epochs"),
+                SmallCnnEpochs = Positive(parse.GetValue(CnnEpochs), "--cnn-epochs"),
+                Shots = ParseShots(parse.GetValue(Shots)!), Skip = ParseSkip(parse.GetValue(Skip) ?? []),
+                Seed = parse.GetValue(Seed), BatchSize = Positive(parse.GetValue(BatchSize), "--batch-size"),
+                AugmentViews = parse.GetValue(AugmentViews), ValSplit = parse.GetValue(ValSplit),
+                Workers = parse.GetValue(Workers), CacheDir = parse.GetValue(CacheDir),
+            };
+            string outPath = Path.GetFullPath(parse.GetValue(Out) ?? $"{new DirectoryInfo(Path.GetFullPath(dataDir)).Name}-comparison.html");
+            string root = Path.GetFullPath(dataDir).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+            if (outPath.StartsWith(root, StringComparison.Ordinal))
+                throw new CliException($"--out {outPath} is inside the dataset folder; Headstart never writes there: choose another path", Shell.UsageError);
+            var data = ImageFolder.Load(dataDir, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
+            output.Line($"comparing on [bold]{Markup.Escape(data.Root)}[/]: {data.Classes.Count} classes, {data.Train.Count} train / {data.Val.Count} val ({data.SplitKind})");
+            var reporter = new ConsoleReporter(output);
+            using var result = reporter.Run(() => new Comparison(reporter).Run(data, options));
+            ComparisonReport.Write(outPath, result);
+            ComparisonView.Write(output, result);
+            output.Line($"comparison: [bold]{Markup.Escape(outPath)}[/]");
+            return (Shell.Ok, ComparisonView.ToJson(result, outPath));
+        }));
+        return cmd;
+    }
+
+    internal static IReadOnlyList<int> ParseShots(string text)
+    {
+        if (text.Trim() is "" or "none") return [];
+        var shots = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            shots.Add(int.TryParse(part, out int k) && k > 0 ? k : throw new CliException($"--shots: '{part}' is not a positive number (e.g. --shots 5,10,20)", Shell.UsageError));
+        return shots;
+    }
+
+    internal static IReadOnlySet<Recipe> ParseSkip(IEnumerable<string> values)
+    {
+        var skip = new HashSet<Recipe>();
+        foreach (var v in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+            skip.Add(v switch
+            {
+                "frozen" => Recipe.Frozen,
+                "fine-tune" or "finetune" => Recipe.FineTune,
+                "scratch" => Recipe.Scratch,
+                "small-cnn" or "cnn" => Recipe.SmallCnn,
+                _ => throw new CliException($"--skip: unknown recipe '{v}'; use frozen, fine-tune, scratch or small-cnn", Shell.UsageError),
+            });
+        return skip;
+    }
+
+    private static int Positive(int v, string name) =>
+        v > 0 ? v : throw new CliException($"{name} must be positive, got {v}", Shell.UsageError);
+}
+
+/// <summary>Console and JSON rendering of a <see cref="ComparisonResult"/> (shared with the demo).</summary>
+internal static class ComparisonView
+{
+    public static void Write(Output output, ComparisonResult r)
+    {
+        var table = new Table().Title("transfer vs scratch (same split, same seed)")
+            .AddColumns("recipe", "model", "val accuracy", "wall time", "trainable params", "epochs", "train images");
+        foreach (var run in r.Runs)
+            table.AddRow(Markup.Escape(run.Name), Markup.Escape(run.Model), $"[bold]{run.ValAccuracy:P1}[/]", $"{run.Seconds:F1}s",
+                run.TrainableParameters.ToString("N0"), run.Epochs.ToString(), run.TrainImages.ToString());
+        output.Console.Write(table);
+        if (r.Curve.Count > 0)
+        {
+            var recipes = r.Curve.Select(p => p.Recipe).Distinct().Order().ToList();
+            var curve = new Table().Title("data efficiency: val accuracy vs labelled images per class").AddColumn("per class");
+            foreach (var rc in recipes) curve.AddColumn(new TableColumn(Markup.Escape(Comparison.NameOf(rc))).RightAligned());
+            foreach (int k in r.Curve.Select(p => p.PerClass).Distinct().Order())
+                curve.AddRow([k + (r.Curve.Any(p => p.PerClass == k && p.All) ? " (all)" : ""),
+                    .. recipes.Select(rc => r.Curve.FirstOrDefault(p => p.PerClass == k && p.Recipe == rc) is { } p ? $"{p.ValAccuracy:P1}" : "")]);
+            output.Console.Write(curve);
+        }
+        var findings = Comparison.Findings(r);
+        if (findings.Count > 0)
+        {
+            output.Line($"[bold]{Markup.Escape(findings[0])}[/]");
+            foreach (var f in findings.Skip(1)) output.Line($"  {Markup.Escape(f)}");
+        }
+    }
+
+    public static object ToJson(ComparisonResult r, string report) => new
+    {
+        report,
+        runs = r.Runs.Select(x => new
+        {
+            recipe = x.Recipe, name = x.Name, model = x.Model, pretrained = x.Pretrained, val_accuracy = x.ValAccuracy, macro_f1 = x.MacroF1,
+            seconds = x.Seconds, trainable_parameters = x.TrainableParameters, epochs = x.Epochs, train_images = x.TrainImages,
+        }),
+        curve = r.Curve.Select(p => new { recipe = p.Recipe, per_class = p.PerClass, train_images = p.TrainImages, val_accuracy = p.ValAccuracy, seconds = p.Seconds, all = p.All }),
+        findings = Comparison.Findings(r),
+    };
+}

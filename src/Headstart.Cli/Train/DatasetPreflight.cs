@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using Headstart.Bundles;
+using Headstart.Cli.Common;
+using Headstart.Data;
+using Headstart.Training;
+using Spectre.Console;
+
+namespace Headstart.Cli.Train;
+
+/// <summary>
+/// What <c>train</c> runs before anything else: the <c>headstart check</c> checks at header level (every file read,
+/// hashed and probed, not decoded, so a cold run stays about as fast as without it), then a short summary. A fatal
+/// verdict (training would be meaningless) stops the run with exit 1 and the reason.
+/// </summary>
+internal static class DatasetPreflight
+{
+    /// <summary>Warning kinds printed in the summary, at most this many lines; 'headstart check' lists them all.</summary>
+    private const int MaxLines = 6;
+
+    public static DatasetReport Run(Output output, string data, string outDir, TrainOptions options)
+    {
+        RefuseWritesUnder(data, ("--out", outDir),
+            ("--cache-dir", options.CacheDir is "none" or "off" ? null : options.CacheDir ?? FeatureCache.DefaultRoot));
+        ModelBundle.EnsureReplaceable(outDir); // before training, not after
+        var clock = Stopwatch.StartNew();
+        var report = DatasetChecker.Check(data, new DatasetCheckOptions { DecodeImages = false, Workers = options.Workers });
+        var fatal = report.Issues.Where(i => i.Severity == CheckSeverity.Fatal).ToList();
+        if (fatal.Count > 0)
+            throw new CliException($"dataset check failed: {string.Join("; ", fatal.Select(i => i.Message))}. " +
+                                   $"Run 'headstart check {data}' for details.");
+
+        var warnings = report.Issues.Where(i => i.Severity == CheckSeverity.Warning).GroupBy(i => i.Kind).ToList();
+        output.Line($"dataset check: {report.Images} images in {report.Files} files, {report.Classes.Count} classes, " +
+                    $"{(warnings.Count == 0 ? "no warnings" : $"{report.Count(CheckSeverity.Warning)} warning(s)")} " +
+                    $"[grey]({clock.Elapsed.TotalSeconds:F2}s)[/]");
+        foreach (var group in warnings.Take(MaxLines))
+        {
+            var first = group.First();
+            string where = first.Paths.Count == 0 ? "" : $" ({Path.GetRelativePath(report.Root, first.Paths[0])}" +
+                                                          (first.Paths.Count > 1 ? $" +{first.Paths.Count - 1} more" : "") + ")";
+            string more = group.Count() > 1 ? $"; and {group.Count() - 1} more like this" : "";
+            output.Warn(first.Message + where + more);
+        }
+        if (warnings.Count > 0)
+            output.Line($"[grey]run 'headstart check {Markup.Escape(data)}' for every issue[/]");
+        return report;
+    }
+
+    /// <summary>Headstart never writes under the dataset folder: a bundle or cache there would also be scanned as a
+    /// class folder by the next run.</summary>
+    private static void RefuseWritesUnder(string data, params (string Option, string? Path)[] outputs)
+    {
+        if (!Directory.Exists(data)) return; // the checker reports a missing folder
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(data)) + Path.DirectorySeparatorChar;
+        foreach (var (option, path) in outputs)
+        {
+            if (path is null) continue;
+            string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)) + Path.DirectorySeparatorChar;
+            if (full.StartsWith(root, StringComparison.Ordinal))
+                throw new CliException($"{option} {Path.GetFullPath(path)} is inside the dataset folder {root}; Headstart never " +
+                                       $"writes there: pass {option} with a path outside it", Shell.UsageError);
+            // The bundle replaces its whole folder: one that holds the dataset would take the dataset with it.
+            if (option == "--out" && root.StartsWith(full, StringComparison.Ordinal))
+                throw new CliException($"--out {Path.GetFullPath(path)} contains the dataset folder {root}; saving would replace " +
+                                       "it: pass --out with a path outside the dataset", Shell.UsageError);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Google.Protobuf;
+using Headstart.Export.Onnx;
+using Headstart.Models;
+using Headstart.Weights;
+using static Headstart.Export.Onnx.TensorProto.Types;
+using static TorchSharp.torch;
+
+namespace Headstart.Export;
+
+/// <summary>The tensor an exported model takes.</summary>
+public enum OnnxInputFormat
+{
+    /// <summary>float32 (N, 3, S, S), RGB, values 0-1 (PyTorch / ML.NET style).</summary>
+    FloatNchw,
+    /// <summary>uint8 (N, S, S, 3), RGB, values 0-255: decoded pixels as they come (Cast + Transpose in the graph).</summary>
+    Uint8Hwc,
+}
+
+/// <summary>Options of <see cref="OnnxExporter"/>.</summary>
+public sealed record OnnxExportOptions
+{
+    /// <summary>Default-domain opset of the written model (13 to 21; HardSwish needs 14).</summary>
+    public long Opset { get; init; } = 17;
+
+    /// <summary>The input tensor's layout and type.</summary>
+    public OnnxInputFormat Input { get; init; } = OnnxInputFormat.FloatNchw;
+
+    /// <summary>Spatial input size; null = the model's own (Preprocessing.InputSize). Tests export small.</summary>
+    internal int? InputSize { get; init; }
+}
+
+/// <summary>
+/// Exports a Headstart classifier to a self-contained ONNX model:
+/// <list type="bullet">
+/// <item>input <c>image</c>: float32 (N, 3, S, S), RGB, values 0-1 (<see cref="OnnxInputFormat.FloatNchw"/>), or uint8
+/// (N, S, S, 3) RGB 0-255 (<see cref="OnnxInputFormat.Uint8Hwc"/>); S = the model's input size: resize + centre crop
+/// happen outside the graph, as for training; N is dynamic;</item>
+/// <item>the model's preprocessing runs inside the graph: scale to 0-255 where needed, RGB → BGR where needed, minus
+/// the mean image and per-channel mean, divided by std;</item>
+/// <item>outputs <c>probabilities</c> (N, K) (softmax) and <c>logits</c> (N, K);</item>
+/// <item>BatchNorm is folded into the preceding Conv (eval-mode semantics);</item>
+/// <item><c>metadata_props</c>: <c>headstart.model</c>, <c>headstart.classes</c> (JSON array, index = class id),
+/// <c>headstart.preprocessing</c> (JSON), <c>headstart.input</c> (the input contract in words).</item>
+/// </list>
+/// Families register a writer in <see cref="writers"/>: ResNet from its state_dict, the others by walking their module
+/// tree (<see cref="ModuleOnnxWriter"/>).
+/// </summary>
+public static class OnnxExporter
+{
+    /// <summary>(N, 3, S, S) normalised input → (N, K) logits.</summary>
+    private delegate string FamilyWriter(OnnxGraphBuilder builder, ImageClassifier model, string input, long size);
+
+    private static readonly Dictionary<string, FamilyWriter> writers = new(StringComparer.Ordinal)
+    {
+        ["resnet"] = (b, model, x, _) => ResNetOnnxWriter.Write(b, model.state_dict(), x),
+        // features → (fixed-size or global) average pool → flatten → classifier
+        ["alexnet"] = Chain(globalPool: false),
+        ["vgg"] = Chain(globalPool: false),
+        ["mobilenet"] = Chain(globalPool: true),
+        ["efficientnet"] = Chain(globalPool: true),
+        ["mnasnet"] = Chain(globalPool: true, features: "layers"),
+        ["googlenet"] = InceptionWriter,
+        ["inception"] = InceptionWriter,
+        ["convnext"] = Chain(globalPool: true, flatten: false),   // its classifier: LayerNorm2d on (N, C, 1, 1), Flatten, Linear
+        // conv1 → maxpool → stage2-4 → conv5 → global pool → flatten → fc, in registration order
+        ["shufflenet_v2"] = (b, model, x, size) =>
+        {
+            var w = new ModuleOnnxWriter(b);
+            var v = new OnnxValue(x, 3, size, size);
+            foreach (var (name, child) in model.named_children())
+                v = w.Write(child, name == "fc" ? w.Flatten(w.GlobalAveragePool(v)) : v, name);
+            return v.Name;
+        },
+        // features → ReLU → global pool → flatten → classifier (one Linear)
+        ["densenet"] = (b, model, x, size) =>
+        {
+            var w = new ModuleOnnxWriter(b);
+            var v = w.Relu(w.Write(Child(model, "features"), new OnnxValue(x, 3, size, size), "features"));
+            return w.Write(Child(model, "classifier"), w.Flatten(w.GlobalAveragePool(v)), "classifier").Name;
+        },
+        // features → classifier (dropout, 1x1 conv, ReLU, global pool) → flatten
+        ["squeezenet"] = (b, model, x, size) =>
+        {
+            var w = new ModuleOnnxWriter(b);
+            var v = w.Write(Child(model, "features"), new OnnxValue(x, 3, size, size), "features");
+            return w.Flatten(w.Write(Child(model, "classifier"), v, "classifier")).Name;
+        },
+    };
+
+    private static FamilyWriter Chain(bool globalPool, string features = "features", bool flatten = true) => (b, model, x, size) =>
+    {
+        var w = new ModuleOnnxWriter(b);
+        var v = w.Write(Child(model, features), new OnnxValue(x, 3, size, size), features);
+        var pool = model.named_children().FirstOrDefault(c => c.name == "avgpool").module;
+        v = pool is not null ? w.Write(pool, v, "avgpool") : globalPool ? w.GlobalAveragePool(v) : v;
+        return w.Write(Child(model, "classifier"), flatten ? w.Flatten(v) : v, "classifier").Name;
+    };
+
+    /// <summary>GoogLeNet and Inception v3: transform_input, then their children in registration (= forward) order,
+    /// flattening before the dropout + fc head.</summary>
+    private static string InceptionWriter(OnnxGraphBuilder b, ImageClassifier model, string x, long size)
+    {
+        if (model is GoogLeNet { TransformsInput: true } or InceptionV3 { TransformsInput: true })
+        {
+            // torchvision's transform_input: ImageNet-normalised → (x − 0.5) / 0.5, per channel x·(std/0.5) + (mean − 0.5)/0.5
+            x = b.Mul(x, b.Initializer("transform_scale", [(float)(0.229 / 0.5), (float)(0.224 / 0.5), (float)(0.225 / 0.5)], 1, 3, 1, 1));
+            x = b.Add(x, b.Initializer("transform_shift", [(float)((0.485 - 0.5) / 0.5), (float)((0.456 - 0.5) / 0.5), (float)((0.406 - 0.5) / 0.5)], 1, 3, 1, 1));
+        }
+        var w = new ModuleOnnxWriter(b);
+        var v = new OnnxValue(x, 3, size, size);
+        foreach (var (name, child) in model.named_children())
+        {
+            if (name == "dropout") v = w.Flatten(v);
+            v = w.Write(child, v, name);
+        }
+        return v.Name;
+    }
+
+    private static nn.Module Child(ImageClassifier model, string name) =>
+        model.named_children().FirstOrDefault(c => c.name == name).module
+        ?? throw new HeadstartException($"ONNX export: {model.GetType().Name} has no '{name}' module.");
+
+    internal static readonly JsonSerializerOptions MetadataJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    public const string InputName = "image";
+    public const string ProbabilitiesName = "probabilities";
+    public const string LogitsName = "logits";
+
+    /// <summary>True when the model's family has an ONNX writer.</summary>
+    public static bool CanExport(ModelSpec spec) => writers.ContainsKey(spec.Family);
+
+    /// <summary>Writes <paramref name="model"/> (built from <paramref name="spec"/>) to <paramref name="path"/>.</summary>
+    public static void Export(ImageClassifier model, ModelSpec spec, IReadOnlyList<string> classNames, string path, OnnxExportOptions? options = null)
+    {
+        var proto = Build(model, spec, classNames, options ?? new OnnxExportOptions());
+        var temp = path + ".tmp";
+        using (var stream = File.Create(temp)) proto.WriteTo(stream);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    internal static ModelProto Build(ImageClassifier model, ModelSpec spec, IReadOnlyList<string> classNames, OnnxExportOptions options)
+    {
+        if (!writers.TryGetValue(spec.Family, out var writer))
+            throw new HeadstartException(
+                $"ONNX export does not support the '{spec.Family}' family of '{spec.Name}' yet; exportable families: {string.Join(", ", writers.Keys)}.");
+        if (classNames.Count != model.NumClasses)
+            throw new HeadstartException($"{classNames.Count} class names given for a model with {model.NumClasses} outputs.");
+
+        if (options.Opset is < 14 or > 21)
+            throw new HeadstartException($"ONNX opset {options.Opset} is not supported; use 14 to 21 (17 is the default).");
+        if (spec.Family == "convnext" && options.Opset < 17)
+            throw new HeadstartException($"'{spec.Name}' needs ONNX opset 17 or later (LayerNormalization); got {options.Opset}.");
+        var pre = spec.Preprocessing;
+        long size = options.InputSize ?? pre.InputSize;
+        var b = new OnnxGraphBuilder(spec.Name);
+        string x;
+        if (options.Input == OnnxInputFormat.Uint8Hwc)
+        {
+            x = b.Input(InputName, DataType.Uint8, "N", size, size, 3L);             // (N, S, S, 3) uint8
+            x = b.Transpose(b.Cast(x, DataType.Float), 0, 3, 1, 2);                  // (N, 3, S, S) 0-255
+            x = b.Div(x, b.Initializer("pixel_scale", [255f]));                      // 0-1
+        }
+        else x = b.Input(InputName, DataType.Float, "N", 3L, size, size);             // (N, 3, S, S) 0-1
+        x = Preprocess(b, x, pre, size);                                             // (N, 3, S, S) as the network reads it
+        string logits;
+        using (no_grad()) logits = writer(b, model, x, size);                        // (N, K)
+        b.Output(b.Softmax(logits, axis: 1, stem: ProbabilitiesName), DataType.Float, "N", (long)classNames.Count);
+        b.Output(b.Identity(logits, LogitsName), DataType.Float, "N", (long)classNames.Count);
+
+        var metadata = new Dictionary<string, string>
+        {
+            ["headstart.model"] = spec.Name,
+            ["headstart.classes"] = JsonSerializer.Serialize(classNames),
+            ["headstart.preprocessing"] = JsonSerializer.Serialize(pre, MetadataJson),
+            ["headstart.input_format"] = options.Input == OnnxInputFormat.Uint8Hwc ? "uint8-hwc" : "float-nchw",
+            ["headstart.input"] = (options.Input == OnnxInputFormat.Uint8Hwc
+                                      ? $"uint8 (N, {size}, {size}, 3) RGB in [0, 255]"
+                                      : $"float32 (N, 3, {size}, {size}) RGB in [0, 1]") +
+                                  $", resized to {pre.ResizeSize} on the shorter side and centre-cropped to {size}; " +
+                                  "the graph applies the model's own normalisation",
+        };
+        return b.Build(options.Opset, metadata, HeadstartInfo.Version);
+    }
+
+    /// <summary>RGB 0-1 → the network's input: ×ValueScale, channel order, − (mean image + Mean), ÷ Std.</summary>
+    private static string Preprocess(OnnxGraphBuilder b, string x, Preprocessing pre, long s)
+    {
+        if (pre.ValueScale != 1f) x = b.Mul(x, b.Initializer("value_scale", [pre.ValueScale], 1));
+        if (pre.ChannelOrder == ChannelOrder.Bgr) x = b.Gather(x, b.Int64Initializer("bgr_order", 2, 1, 0), axis: 1);
+        if (pre.MeanImage is { } name)
+        {
+            var mean = MeanImages.Get(name);                                         // (3·S·S), model order and scale
+            if (mean.Length != 3 * s * s) throw new HeadstartException($"mean image '{name}' is not 3x{s}x{s}.");
+            for (int c = 0; c < 3; c++)
+                for (long i = 0; i < s * s; i++) mean[c * s * s + i] += pre.Mean[c];
+            x = b.Sub(x, b.Initializer("mean_image", mean, 1, 3, s, s));
+        }
+        else if (pre.Mean.Any(m => m != 0f))
+        {
+            x = b.Sub(x, b.Initializer("mean", pre.Mean, 1, 3, 1, 1));
+        }
+        if (pre.Std.Any(v => v != 1f)) x = b.Div(x, b.Initializer("std", pre.Std, 1, 3, 1, 1));
+        return x;
+    }
+}

@@ -1,0 +1,142 @@
+using System.Text.Json;
+using Headstart.Bundles;
+using Headstart.Data;
+using Headstart.Models;
+using static TorchSharp.torch;
+
+namespace Headstart.Training;
+
+/// <summary>Which engine runs a frozen backbone during feature extraction.</summary>
+public enum FeatureEngine
+{
+    /// <summary>ONNX Runtime when the backbone's weights are an .onnx file it can run as is (resnet18-cntk); else TorchSharp.</summary>
+    Auto,
+    Torch,
+    Onnx,
+}
+
+/// <summary>
+/// The frozen fast path's cache in memory: backbone features of every training image (centre crop, its mirror image,
+/// and random augmented views) and of the validation images (centre, plus mirror for test-time augmentation).
+/// Extraction goes through the on-disk <see cref="FeatureCache"/>, so a second run on the same data is nearly free.
+/// </summary>
+public sealed class FrozenFeatures : IDisposable
+{
+    public required Tensor TrainX { get; init; }     // (N_train_rows, D)
+    public required long[] TrainY { get; init; }
+    public required Tensor ValX { get; init; }       // (N_val, D)
+    public required long[] ValY { get; init; }
+    public required int[] ValRows { get; init; }     // index into ImageDataset.Val per row
+    public Tensor? ValMirrorX { get; init; }         // (N_val, D), same rows as ValX, for flip TTA
+    public required string Engine { get; init; }
+    public int CacheHits { get; init; }
+    public int Views { get; init; }
+
+    /// <summary>Chooses the engine: ONNX Runtime runs the very .onnx file the weights came from.</summary>
+    public static FeatureEngine Resolve(FeatureEngine requested, ModelSpec spec, string? weightsPath)
+    {
+        bool onnxFile = weightsPath is not null && weightsPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+        if (requested == FeatureEngine.Onnx && !(onnxFile && spec.Name == "resnet18-cntk"))
+            throw new HeadstartException($"--engine onnx runs a backbone from its .onnx weights file; {spec.Name} was loaded from " +
+                                         $"{weightsPath ?? "random initialisation"}. Use --engine torch.");
+        return requested == FeatureEngine.Auto ? (onnxFile && spec.Name == "resnet18-cntk" ? FeatureEngine.Onnx : FeatureEngine.Torch) : requested;
+    }
+
+    public static FrozenFeatures Extract(ImageClassifier model, ModelSpec spec, string? weightsPath, ImageDataset data,
+        TrainOptions o, float[]? meanImage, ITrainingReporter? reporter, Action<SkippedFile> onSkipped, CancellationToken ct)
+    {
+        var engine = Resolve(o.Engine, spec, weightsPath);
+        // Created on the first cache miss only: a warm run never pays for building the ONNX Runtime session.
+        var ort = new Lazy<OrtFeatureExtractor>(() => new OrtFeatureExtractor(weightsPath!));
+        model.eval();
+        Func<Tensor, Tensor> backbone = engine == FeatureEngine.Onnx ? x => ort.Value.Extract(x) : model.ForwardFeatures;
+        try
+        {
+            return ExtractWith(backbone, engine, model, spec, weightsPath, data, o, meanImage, reporter, onSkipped, ct);
+        }
+        finally
+        {
+            if (ort.IsValueCreated) ort.Value.Dispose();
+        }
+    }
+
+    private static FrozenFeatures ExtractWith(Func<Tensor, Tensor> backbone, FeatureEngine engine, ImageClassifier model,
+        ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o, float[]? meanImage, ITrainingReporter? reporter,
+        Action<SkippedFile> onSkipped, CancellationToken ct)
+    {
+
+        var centre = ImageTransform.Eval(spec.Preprocessing, meanImage);
+        var mirror = ImageTransform.EvalMirrored(spec.Preprocessing, meanImage);
+        var random = ImageTransform.Train(spec.Preprocessing, o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment, meanImage);
+        int views = o.Augment == AugmentLevel.None ? 0 : Math.Max(0, o.AugmentViews);
+        bool tta = o.TestTimeFlip;
+        int total = data.Train.Count * (1 + views) + data.Val.Count * (tta ? 2 : 1);
+        reporter?.BeginPhase($"extracting features with {(engine == FeatureEngine.Onnx ? "ONNX Runtime" : "TorchSharp")} " +
+                             $"({1 + views} view(s) per training image{(tta ? ", mirrored validation views" : "")})", total);
+
+        // The disk cache is keyed by everything that changes a feature: model, weights, preprocessing, view, engine.
+        string? cacheRoot = o.CacheDir is "none" or "off" || weightsPath is null ? null : o.CacheDir ?? FeatureCache.DefaultRoot;
+        string? weightsHash = cacheRoot is null ? null : FeatureCache.WeightsFingerprint(weightsPath!, cacheRoot);
+        string preprocessing = JsonSerializer.Serialize(spec.Preprocessing, BundleManifest.JsonOptions);
+        int hits = 0;
+        (Tensor X, long[] Y, int[] Rows) Run(IReadOnlyList<ImageSample> samples, ImageTransform tf, string viewName, int view)
+        {
+            Action<int> tick = n => reporter?.AdvancePhase(n);
+            if (cacheRoot is null)
+                return FeatureExtractor.Extract(backbone, data.Source, samples, tf, o.BatchSize, o.Seed, view, o.Workers, onSkipped, tick, ct);
+            string ns = FeatureCache.Namespace(spec.Name, weightsHash!, preprocessing, viewName, engine.ToString());
+            using var cache = new FeatureCache(cacheRoot, ns);
+            var (x, y, rows, h) = CachedFeatures.Extract(cache, backbone, data.Source, samples, tf, o.BatchSize, o.Seed, view, o.Workers, onSkipped, tick, ct);
+            hits += h;
+            return (x, y, rows);
+        }
+
+        var parts = new List<Tensor>();
+        var labels = new List<long>();
+        void Add((Tensor X, long[] Y, int[] Rows) r) { parts.Add(r.X); labels.AddRange(r.Y); }
+        Add(Run(data.Train, centre, "centre", 0));
+        if (views >= 1) Add(Run(data.Train, mirror, "mirror", 0));
+        for (int v = 2; v <= views; v++) Add(Run(data.Train, random, $"random-{random.Level}-{v}-seed{o.Seed}", v));
+        if (data.Val.Count == 0)
+            throw new HeadstartException("the validation split is empty: add images to val/ or use a larger --val-split");
+        var (valX, valY, valRows) = Run(data.Val, centre, "centre", 0);
+        Tensor? valMirror = null;
+        if (tta)
+        {
+            var (mx, _, mrows) = Run(data.Val, mirror, "mirror", 0);
+            if (mrows.SequenceEqual(valRows)) valMirror = mx;
+            else mx.Dispose();   // a file that decoded once but not twice: skip TTA rather than misalign rows
+        }
+        reporter?.EndPhase();
+        if (hits > 0) reporter?.Info($"feature cache: {hits} of {total} image views read from {cacheRoot}");
+        var trainX = cat(parts, 0); // (N * (1 + views), D)
+        foreach (var p in parts) p.Dispose();
+        return new FrozenFeatures
+        {
+            TrainX = trainX, TrainY = [.. labels], ValX = valX, ValY = valY, ValRows = valRows, ValMirrorX = valMirror,
+            Engine = engine == FeatureEngine.Onnx ? "onnxruntime" : "torchsharp", CacheHits = hits, Views = views,
+        };
+    }
+
+    /// <summary>Validation logits of the classifier section, averaged in probability space with the mirrored view.</summary>
+    public Tensor ValLogProbabilities(ImageClassifier model)
+    {
+        model.eval();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var logp = nn.functional.log_softmax(model.ForwardClassifier(ValX), 1);        // (N, C)
+        if (ValMirrorX is not null)
+        {
+            var mirrored = nn.functional.log_softmax(model.ForwardClassifier(ValMirrorX), 1);
+            logp = ((logp.exp() + mirrored.exp()) / 2).log();
+        }
+        return logp.MoveToOuterDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        TrainX.Dispose();
+        ValX.Dispose();
+        ValMirrorX?.Dispose();
+    }
+}

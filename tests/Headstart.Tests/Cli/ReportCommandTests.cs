@@ -1,0 +1,137 @@
+using Headstart.Reporting;
+using Headstart.Tests.Data;
+using Headstart.Tests.Reporting;
+using Headstart.Tests.TestSupport;
+using Xunit;
+
+namespace Headstart.Tests.Cli;
+
+/// <summary>train writes report.html into the bundle; report rebuilds it, or re-runs the model with --data.</summary>
+[Collection(CliCollection.Name)]
+public class ReportCommandTests
+{
+    [Fact]
+    public async Task TrainWritesAReportThatRendersAndReportRebuildsIt()
+    {
+        using var tmp = new TempDir("report-cli");
+        string data = tmp.Combine("shapes"), bundle = tmp.Combine("bundle");
+        SyntheticImages.WriteImageFolder(data, classes: 2, trainPerClass: 8, valPerClass: 4);
+        File.WriteAllText(Path.Combine(data, "train", "circle", "readme.txt"), "not an image");
+        var before = SyntheticImages.TreeHashes(data);
+        var env = new Dictionary<string, string> { ["HEADSTART_CACHE"] = tmp.Combine("cache") };
+
+        var train = CliRunner.Run(["train", data, "--out", bundle, "--epochs", "3", "--augment", "none", "--json"], env);
+        Assert.True(train.ExitCode == 0, train.ToString());
+        string report = Path.Combine(bundle, TrainingReport.FileName);
+        Assert.Equal(report, train.Json.GetProperty("report").GetString());
+        string html = File.ReadAllText(report);
+        Assert.Contains("readme.txt", html);                       // skipped file listed with its reason
+        Assert.Contains("not an image file", html);
+        Assert.Equal(8, ReportData.TryRead(bundle)!.TopLosses.Count(t => t.Thumbnail is not null));
+        if (BrowserCheck.Available)
+            BrowserCheck.AssertClean(await BrowserCheck.OpenAsync(report), expectedImages: 8, classes: 2);
+
+        // Rebuilt from the bundle alone: same content apart from the generation time.
+        File.Delete(report);
+        var rebuilt = CliRunner.Run(["report", bundle, "--json"], env);
+        Assert.True(rebuilt.ExitCode == 0, rebuilt.ToString());
+        Assert.False(rebuilt.Json.GetProperty("fresh").GetBoolean());
+        Assert.Equal(StripTimes(html), StripTimes(File.ReadAllText(report)));
+
+        // Fresh predictions: the same model on the same val images gives the same accuracy.
+        string fresh = tmp.Combine("fresh.html");
+        var rerun = CliRunner.Run(["report", bundle, "--data", data, "--out", fresh, "--top", "3", "--json"], env);
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        Assert.Equal(train.Json.GetProperty("val_accuracy").GetDouble(), rerun.Json.GetProperty("accuracy").GetDouble(), 6);
+        Assert.Equal(3, rerun.Json.GetProperty("top_losses").GetInt32());
+        Assert.Contains("fresh, the bundle re-run", File.ReadAllText(fresh));
+
+        // Never under the dataset folder.
+        var inside = CliRunner.Run(["report", bundle, "--data", data, "--out", Path.Combine(data, "r.html"), "--json"], env);
+        Assert.Equal(2, inside.ExitCode);
+        Assert.Contains("never writes there", inside.Json.GetProperty("error").GetString());
+        Assert.Equal(before, SyntheticImages.TreeHashes(data));
+        Assert.Empty(Directory.EnumerateFiles(tmp.Path, "*.tmp-*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void ReportOnAMissingBundleIsARuntimeError()
+    {
+        var r = CliRunner.Run(["report", "/nonexistent-bundle", "--json"], null);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("does not exist", r.Json.GetProperty("error").GetString());
+    }
+
+    private static string StripTimes(string html) =>
+        System.Text.RegularExpressions.Regex.Replace(html, @"at \d{4}-\d\d-\d\d \d\d:\d\d UTC", "");
+}
+
+/// <summary>compare: every recipe on one split, the table in JSON, the HTML comparison in a browser.</summary>
+[Collection(CliCollection.Name)]
+public class CompareCommandTests
+{
+    [Fact]
+    public async Task ComparesAllFourRecipesAndWritesTheComparison()
+    {
+        using var tmp = new TempDir("compare-cli");
+        string data = tmp.Combine("shapes"), html = tmp.Combine("cmp.html");
+        SyntheticImages.WriteImageFolder(data, classes: 2, trainPerClass: 8, valPerClass: 4);
+        var before = SyntheticImages.TreeHashes(data);
+        var r = CliRunner.Run(["compare", data, "--shots", "4,100", "--epochs", "3", "--fine-tune-epochs", "1", "--scratch-epochs", "1",
+            "--cnn-epochs", "2", "--augment-views", "0", "--cache-dir", "none", "--out", html, "--json"], null);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var runs = r.Json.GetProperty("runs").EnumerateArray().ToList();
+        Assert.Equal(["frozen", "fine_tune", "scratch", "small_cnn"], runs.Select(x => x.GetProperty("recipe").GetString()));
+        long P(int i) => runs[i].GetProperty("trainable_parameters").GetInt64();
+        Assert.Equal(512 * 2 + 2, P(0));                      // frozen: only the new 2-class head of resnet18
+        Assert.Equal(P(1), P(2));                             // fine-tuned and scratch: the whole network
+        Assert.True(P(1) > 11_000_000, $"resnet18 has ~11.7M parameters, got {P(1)}");
+        Assert.InRange(P(3), 50_000, 150_000);                // the small CNN (~83K)
+        Assert.Equal(3, runs[0].GetProperty("epochs").GetInt32());
+        Assert.Equal(2, runs[1].GetProperty("epochs").GetInt32());   // 1 frozen + 1 unfrozen
+        Assert.All(runs, x => Assert.Equal(16, x.GetProperty("train_images").GetInt32()));
+        Assert.All(runs, x => Assert.InRange(x.GetProperty("val_accuracy").GetDouble(), 0, 1));
+        // Curve: frozen and small CNN at 4 per class (100 >= the class size is dropped) and at "all" (8).
+        var curve = r.Json.GetProperty("curve").EnumerateArray().ToList();
+        Assert.Equal([4, 4, 8, 8], curve.Select(p => p.GetProperty("per_class").GetInt32()).Order());
+        Assert.NotEmpty(r.Json.GetProperty("findings").EnumerateArray());
+        Assert.True(File.Exists(html));
+        if (BrowserCheck.Available)
+        {
+            var b = await BrowserCheck.OpenAsync(html);
+            Assert.Empty(b.ConsoleErrors);
+            Assert.Contains("efficiency-curve", b.Ids);
+            Assert.Contains("accuracy-curve", b.Ids);
+            Assert.True(b.CurvePaths >= 6, $"found {b.CurvePaths} curve paths");
+        }
+        Assert.Equal(before, SyntheticImages.TreeHashes(data));
+    }
+
+    [Fact]
+    public void RejectsUnknownRecipesAndOutputInsideTheData()
+    {
+        using var tmp = new TempDir("compare-usage");
+        string data = tmp.Combine("shapes");
+        SyntheticImages.WriteImageFolder(data, classes: 2, trainPerClass: 2, valPerClass: 1);
+        Assert.Equal(2, CliRunner.Run(["compare", data, "--skip", "bogus", "--json"], null).ExitCode);
+        Assert.Equal(2, CliRunner.Run(["compare", data, "--shots", "5,x", "--json"], null).ExitCode);
+        Assert.Equal(2, CliRunner.Run(["compare", data, "--out", Path.Combine(data, "c.html"), "--json"], null).ExitCode);
+    }
+
+    [DirectoryFact("/usr/share/datasets/fashion-mnist")]
+    public void DemoRunsTheComparisonOnFashionMnistAndSavesTheBundle()
+    {
+        using var tmp = new TempDir("demo-cli");
+        string bundle = tmp.Combine("demo");
+        var env = new Dictionary<string, string> { ["HEADSTART_CACHE"] = tmp.Combine("cache") };
+        var r = CliRunner.Run(["demo", "--per-class", "6", "--shots", "3", "--val-per-class", "3", "--epochs", "3", "--out", bundle, "--json"], env);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.True(File.Exists(Path.Combine(bundle, "model.json")));
+        Assert.True(File.Exists(Path.Combine(bundle, TrainingReport.FileName)));
+        Assert.True(File.Exists(Path.Combine(bundle, ComparisonReport.FileName)));
+        var results = r.Json.GetProperty("results");
+        Assert.Equal(["frozen", "small_cnn"], results.GetProperty("runs").EnumerateArray().Select(x => x.GetProperty("recipe").GetString()));
+        Assert.Equal(4, results.GetProperty("curve").GetArrayLength());
+        Assert.Contains("images per class", r.Stderr + r.Stdout);
+    }
+}

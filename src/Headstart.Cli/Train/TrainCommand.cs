@@ -77,6 +77,8 @@ public static class TrainCommand
             };
             if (resume is not null && checkpointDir is null)
                 throw new CliException("--resume needs checkpoints on (drop --checkpoint-dir none)", Shell.UsageError);
+            if (resume is null && checkpointDir is not null && File.Exists(Path.Combine(checkpointDir, Checkpoint.StateFile)))
+                output.Warn($"starting over: the checkpoint of an interrupted run in {checkpointDir} will be replaced (continue it with --resume {outDir})");
             var dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
             output.Line($"[bold]{Markup.Escape(options.Model)}[/] on [bold]{Markup.Escape(data)}[/]: {dataset.Classes.Count} classes " +
                         $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +

@@ -50,7 +50,7 @@ public sealed class AtomicBundleTests : IDisposable
             bool killed = false;
             while (!p.HasExited && clock.Elapsed < TimeSpan.FromSeconds(120))
             {
-                if (Leftovers().Any(n => n.Contains(".tmp-")))
+                if (Leftovers().Any(n => n.StartsWith("bundle.tmp-", StringComparison.Ordinal))) // not the per-epoch checkpoint's temp
                 {
                     p.Kill(entireProcessTree: true);
                     killed = true;

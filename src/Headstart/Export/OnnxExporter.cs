@@ -58,6 +58,7 @@ public static class OnnxExporter
         // features → (fixed-size or global) average pool → flatten → classifier
         ["alexnet"] = Chain(globalPool: false),
         ["vgg"] = Chain(globalPool: false),
+        ["small_cnn"] = Chain(globalPool: false),   // features + adaptive (4, 4) pool + classifier, like VGG
         ["mobilenet"] = Chain(globalPool: true),
         ["efficientnet"] = Chain(globalPool: true),
         ["mnasnet"] = Chain(globalPool: true, features: "layers"),

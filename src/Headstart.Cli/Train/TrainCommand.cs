@@ -42,7 +42,7 @@ public static class TrainCommand
     private static readonly Option<string?> Resume = Opt.Maybe<string>("--resume", "Continue an interrupted run from its checkpoint: the bundle path it was writing (uses BUNDLE.checkpoint) or a checkpoint directory; training options come from the checkpoint");
     private static readonly Option<string?> CheckpointDir = Opt.Maybe<string>("--checkpoint-dir", "Where to write a checkpoint after every epoch (default: OUT.checkpoint next to the bundle, removed once the bundle is saved; 'none' disables)");
     private static readonly Option<string> Engine = Opt.Choice("--engine", "frozen: engine for the backbone pass (auto: ONNX Runtime for resnet18-cntk's .onnx weights, else TorchSharp)", "auto", "auto", "torch", "onnx");
-    private static readonly Option<bool> NoTta = Opt.Flag("--no-tta", "frozen: don't average validation predictions with the mirrored image");
+    private static readonly Option<bool> NoTta = Opt.Flag("--no-tta", "frozen: don't average validation predictions with the mirrored image (--augment none implies it)");
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
 
     public static Command Create()

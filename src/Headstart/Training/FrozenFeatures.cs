@@ -69,7 +69,8 @@ public sealed class FrozenFeatures : IDisposable
         var mirror = ImageTransform.EvalMirrored(spec.Preprocessing, meanImage);
         var random = ImageTransform.Train(spec.Preprocessing, o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment, meanImage);
         int views = o.Augment == AugmentLevel.None ? 0 : Math.Max(0, o.AugmentViews);
-        bool tta = o.TestTimeFlip;
+        // --augment none means no augmentation at all: no cached views and no test-time flip.
+        bool tta = o.TestTimeFlip && o.Augment != AugmentLevel.None;
         int total = data.Train.Count * (1 + views) + data.Val.Count * (tta ? 2 : 1);
         reporter?.BeginPhase($"extracting features with {(engine == FeatureEngine.Onnx ? "ONNX Runtime" : "TorchSharp")} " +
                              $"({1 + views} view(s) per training image{(tta ? ", mirrored validation views" : "")})", total);

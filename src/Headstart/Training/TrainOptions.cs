@@ -44,7 +44,8 @@ public sealed record TrainOptions
     /// <summary>Augmented views per training image precomputed into the feature cache (frozen strategy): 1 = the
     /// mirror image of the centre crop; each further view is a random resized crop + flip.</summary>
     public int AugmentViews { get; init; } = 1;
-    /// <summary>Average predictions with the mirrored image (frozen strategy; costs one more forward per val image).</summary>
+    /// <summary>Average predictions with the mirrored image (frozen strategy; costs one more forward per val image;
+    /// off when <see cref="Augment"/> is None).</summary>
     public bool TestTimeFlip { get; init; } = true;
     /// <summary>Engine that runs the frozen backbone during extraction.</summary>
     public FeatureEngine Engine { get; init; } = FeatureEngine.Auto;

@@ -3,5 +3,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 HEADSTART_SETUP_TESTS=1 ./setup.sh
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
 dotnet test tests/Headstart.Tests/Headstart.Tests.csproj -c Release --no-build -nologo \
-  --logger "console;verbosity=normal" "$@"
+  --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+# One plain closing line: "N passed, N failed, N skipped".
+count() { grep -E "^\s+$1:\s+[0-9]+" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0; }
+echo "tests: $(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped"
+exit "$status"

@@ -18,9 +18,10 @@ public interface IInferenceEngine : IDisposable
 }
 
 /// <summary>TorchSharp: <see cref="Classifier"/>, the app API.</summary>
-public sealed class TorchEngine(string bundleDir) : IInferenceEngine
+public sealed class TorchEngine(string bundleDir, InferenceEngine engine = InferenceEngine.Torch) : IInferenceEngine
 {
-    private readonly Classifier classifier = Classifier.Load(bundleDir);
+    // The same Classifier API either way: TorchSharp, or the bundle exported in memory and run by ONNX Runtime.
+    private readonly Classifier classifier = Classifier.Load(bundleDir, engine: engine);
 
     public int DecodeHint => ImageTransform.Eval(classifier.Manifest.Preprocessing).DecodeHint;
     public Prediction Predict(byte[] encodedImage) => classifier.Predict(encodedImage);
@@ -45,10 +46,7 @@ public static class InferenceBench
             case "torch":
                 return new TorchEngine(bundleDir);
             case "onnx":
-                // Slot for the ONNX Runtime engine of issue 8 item 3 (`headstart predict --engine onnx`): export the
-                // bundle to ONNX and wrap one reused InferenceSession here as an IInferenceEngine.
-                why = "no ONNX inference engine in this build yet (slot: InferenceBench.Create, case \"onnx\")";
-                return null;
+                return new TorchEngine(bundleDir, InferenceEngine.Onnx);
             default:
                 why = $"unknown engine '{name}'";
                 return null;

@@ -14,7 +14,13 @@ APT_UPDATED=0
 apt_update() { if [ "$APT_UPDATED" = 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi; }
 
 LIBSTDCXX=/lib/x86_64-linux-gnu/libstdc++.so.6
-if [ -f /etc/debian_version ] && [ -e "$LIBSTDCXX" ]; then
+OS_ID="$(. /etc/os-release 2>/dev/null && echo "${ID:-}")"
+if [ -e "$LIBSTDCXX" ] && ! grep -aq 'GLIBCXX_3\.4\.32' "$LIBSTDCXX" && [ "$OS_ID" != debian ]; then
+  # The trixie recipe is for Debian only: never mix Debian's archive into Ubuntu or another distribution.
+  echo "[setup] $LIBSTDCXX lacks GLIBCXX_3.4.32, which TorchSharp 0.107 needs; on $OS_ID install a libstdc++6 from GCC 13+ (Ubuntu 24.04+ has it)" >&2
+  exit 1
+fi
+if [ "$OS_ID" = debian ] && [ -e "$LIBSTDCXX" ]; then
   if ! grep -aq 'GLIBCXX_3\.4\.32' "$LIBSTDCXX"; then
     log "libstdc++ lacks GLIBCXX_3.4.32: installing libstdc++6 from Debian 13 (trixie), pinned at priority 100"
     if [ ! -f /etc/apt/sources.list.d/headstart-trixie.list ]; then

@@ -23,7 +23,7 @@ public sealed class FeatureCache : IDisposable
     private const int MaxDim = 1 << 20;
     private readonly string dir;
     private readonly Dictionary<string, Entry> index = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, MemoryMappedFile> maps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (MemoryMappedFile Map, MemoryMappedViewAccessor View)> views = new(StringComparer.Ordinal);
     private int dim;
 
     private sealed record Entry(string Segment, long Row, uint Crc, string? SkipReason);
@@ -74,12 +74,10 @@ public sealed class FeatureCache : IDisposable
         if (e.SkipReason is not null) { skipReason = e.SkipReason; return true; }
         try
         {
-            var map = Map(e.Segment);
-            using var view = map.CreateViewAccessor(e.Row * dim * 4L, dim * 4L, MemoryMappedFileAccess.Read);
-            var bytes = new byte[dim * 4];
-            view.ReadArray(0, bytes, 0, bytes.Length);
+            // Straight from the mapped segment into the caller's buffer: one view per segment, no per-row copies.
+            var bytes = MemoryMarshal.AsBytes(destination[..dim]);
+            View(e.Segment).SafeMemoryMappedViewHandle.ReadSpan(checked((ulong)(e.Row * dim * 4L)), bytes);
             if (Crc32.HashToUInt32(bytes) != e.Crc) { index.Remove(key); return false; }
-            MemoryMarshal.Cast<byte, float>(bytes).CopyTo(destination);
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
@@ -153,14 +151,17 @@ public sealed class FeatureCache : IDisposable
             if (d == dim) index[key] = entry;
     }
 
-    private MemoryMappedFile Map(string segment)
+    /// <summary>A read-only view of a whole segment, opened once. A truncated segment makes reads past its end throw
+    /// (or read zeros inside the last page), and either way the row's CRC check fails.</summary>
+    private MemoryMappedViewAccessor View(string segment)
     {
-        if (!maps.TryGetValue(segment, out var map))
+        if (!views.TryGetValue(segment, out var v))
         {
-            map = MemoryMappedFile.CreateFromFile(Path.Combine(dir, segment), FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            maps[segment] = map;
+            var map = MemoryMappedFile.CreateFromFile(Path.Combine(dir, segment), FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            v = (map, map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read));
+            views[segment] = v;
         }
-        return map;
+        return v.View;
     }
 
     /// <summary>SHA-256 (hex) of a weights file, memoised under <paramref name="root"/> by path + size + mtime so
@@ -190,7 +191,7 @@ public sealed class FeatureCache : IDisposable
 
     public void Dispose()
     {
-        foreach (var m in maps.Values) m.Dispose();
-        maps.Clear();
+        foreach (var (map, view) in views.Values) { view.Dispose(); map.Dispose(); }
+        views.Clear();
     }
 }

@@ -68,7 +68,8 @@ public static class TrainCommand
             string outDir = parse.GetValue(Out)
                             ?? (resume is not null ? ResumeOut(parse.GetValue(Resume)!, resume) : DefaultOut(data, options.Model));
             ModelRegistry.Get(options.Model); // a typo fails before the data is read
-            DatasetPreflight.Run(output, data, outDir, options);
+            var timings = new StageTimings();
+            using (timings.Measure("preflight")) DatasetPreflight.Run(output, data, outDir, options);
             string? checkpointDir = parse.GetValue(CheckpointDir) switch
             {
                 "none" or "off" => null,
@@ -79,17 +80,22 @@ public static class TrainCommand
                 throw new CliException("--resume needs checkpoints on (drop --checkpoint-dir none)", Shell.UsageError);
             if (resume is null && checkpointDir is not null && File.Exists(Path.Combine(checkpointDir, Checkpoint.StateFile)))
                 output.Warn($"starting over: the checkpoint of an interrupted run in {checkpointDir} will be replaced (continue it with --resume {outDir})");
-            var dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
+            ImageDataset dataset;
+            using (timings.Measure("scan")) dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
             output.Line($"[bold]{Markup.Escape(options.Model)}[/] on [bold]{Markup.Escape(data)}[/]: {dataset.Classes.Count} classes " +
                         $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +
                         $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}");
             if (dataset.Skipped.Count > 0) output.Warn($"{dataset.Skipped.Count} file(s) skipped while scanning (see model.json)");
             var reporter = new ConsoleReporter(output);
             var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume);
-            using var result = reporter.Run(() => new TransferTrainer(reporter).Train(dataset, options, checkpoint));
+            using var result = reporter.Run(() => new TransferTrainer(reporter, timings).Train(dataset, options, checkpoint));
             // The report is written into the bundle's temp directory, so it is part of the atomic write.
-            ModelBundle.Save(outDir, result.Model, result.Manifest, tmp =>
-                TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions)));
+            using (timings.Measure("save"))
+                ModelBundle.Save(outDir, result.Model, result.Manifest, tmp =>
+                {
+                    using var _ = timings.Measure("report");
+                    TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions));
+                });
             // The bundle is the finished product; the checkpoint only served to survive an interruption.
             if (checkpointDir is not null && Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
             MetricsView.Write(output, result.Metrics);
@@ -112,6 +118,7 @@ public static class TrainCommand
                 train_seconds = result.Manifest.TrainSeconds,
                 epochs = result.Manifest.History?.Count ?? 0,
                 resumed_from = resume,
+                timings = timings.ToDictionary(),
             });
         }));
         return cmd;

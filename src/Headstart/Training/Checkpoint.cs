@@ -31,6 +31,9 @@ public sealed record CheckpointState
     public int Epoch { get; init; }
     public int Epochs { get; init; }
     public long Iteration { get; init; }
+    /// <summary>Leading layer groups frozen when this was written: their tensors are not in model.safetensors, because
+    /// a frozen group (BatchNorm statistics included) keeps the values it was loaded with.</summary>
+    public int FrozenGroups { get; init; }
     public bool Stopped { get; init; }
     public TrainOptions? Options { get; init; }
     public List<EpochRecord> History { get; init; } = [];
@@ -39,7 +42,8 @@ public sealed record CheckpointState
 }
 
 /// <summary>
-/// Reads and writes checkpoint directories: state.json, model.safetensors (full state_dict), optimizer.bin (TorchSharp's
+/// Reads and writes checkpoint directories: state.json, model.safetensors (the state_dict of the groups that train:
+/// a frozen backbone is not rewritten every epoch), optimizer.bin (TorchSharp's
 /// optimizer state format: momentum / Adam moments and step counts) and extra.safetensors (torch RNG state and callback
 /// tensors such as the best weights so far). A directory is always written whole to a temp sibling and renamed.
 /// </summary>
@@ -85,7 +89,8 @@ public static class Checkpoint
         {
             using (var sd = new StateDict())
             {
-                foreach (var (name, t) in l.Model.state_dict()) sd.Add(name, t.detach().cpu().clone());
+                foreach (var (name, t) in l.Model.state_dict())
+                    if (!IsFrozen(l.Spec, name, state.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
                 Safetensors.Write(Path.Combine(tmp, ModelFile), sd);
             }
             if (l.Optimizer is OptimizerHelper opt)
@@ -102,6 +107,9 @@ public static class Checkpoint
         });
     }
 
+    private static bool IsFrozen(Models.ModelSpec spec, string key, int frozenGroups) =>
+        Freezing.GroupOf(spec, key) is var g && g >= 0 && g < frozenGroups;
+
     internal static void Restore(string dir, Learner l, CheckpointState state, IEnumerable<ICheckpointState> stateful)
     {
         using (var sd = Safetensors.Read(Path.Combine(dir, ModelFile)))
@@ -109,6 +117,8 @@ public static class Checkpoint
         {
             foreach (var (name, t) in l.Model.state_dict())
             {
+                // A frozen group was not saved: it still holds the pretrained values the resumed run loaded.
+                if (!sd.ContainsKey(name) && IsFrozen(l.Spec, name, state.FrozenGroups)) continue;
                 if (!sd.TryGetValue(name, out var saved) || !saved.shape.SequenceEqual(t.shape))
                     throw new HeadstartException($"checkpoint '{dir}' does not match the model: tensor '{name}' is missing or has another shape");
                 t.copy_(saved);
@@ -166,7 +176,8 @@ public sealed class CheckpointCallback(string directory, TrainOptions? options =
         foreach (var s in l.Callbacks.OfType<ICheckpointState>()) cbState[s.StateKey] = s.SaveState(extra);
         var state = new CheckpointState
         {
-            Phase = phase, Epoch = l.Epoch + 1, Epochs = l.TotalEpochs, Iteration = l.Iteration, Stopped = l.StopRequested,
+            Phase = phase, Epoch = l.Epoch + 1, Epochs = l.TotalEpochs, Iteration = l.Iteration, FrozenGroups = l.FrozenGroups,
+            Stopped = l.StopRequested,
             Options = options, History = [.. l.Recorder.History], Callbacks = cbState, SavedUtc = DateTime.UtcNow,
         };
         try { Checkpoint.Write(Directory, l, state, extra); }

@@ -31,8 +31,10 @@ public sealed record CheckpointOptions(string Directory, string? ResumeFrom = nu
 /// The transfer-learning recipe end to end: build the pretrained backbone, freeze it, re-head to N classes, train
 /// (on cached features when the backbone is frozen), evaluate on the validation split.
 /// </summary>
-public sealed class TransferTrainer(ITrainingReporter? reporter = null)
+public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTimings? timings = null)
 {
+    private readonly StageTimings timings = timings ?? new StageTimings();
+
     private readonly List<SkippedFile> skipped = [];
 
     /// <summary>
@@ -53,7 +55,8 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
         if (o.Pretrained)
         {
             from = Pretrained.Resolve(spec, o.WeightsPath);
-            var report = Pretrained.Load(model, spec, from);
+            LoadReport report;
+            using (timings.Measure("load_weights")) report = Pretrained.Load(model, spec, from);
             reporter?.Info($"loaded pretrained {spec.Name} weights from {from} ({report.Loaded.Count} tensors; new {data.Classes.Count}-class head)");
         }
         float[]? meanImage = spec.Preprocessing.MeanImage is { } mi ? MeanImages.Get(mi) : null;
@@ -92,14 +95,18 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
         if (frozen)
         {
             // Fast path: the backbone runs once per image (and per view); only the classifier section trains.
+            var extracting = timings.Measure("features");
             using var feats = FrozenFeatures.Extract(model, spec, from, data, o, meanImage, reporter, SkipOnce, ct);
+            extracting.Dispose();
             var trainSet = new TensorBatchSource(feats.TrainX, tensor(feats.TrainY), o.BatchSize, o.Seed);
             var valSet = new TensorBatchSource(feats.ValX, tensor(feats.ValY), 256, o.Seed);
             using var learner = new Learner(model, spec, trainSet, valSet, optimizer, callbacks, o.LabelSmoothing, o.Seed);
             learner.Freeze();
-            learner.Fit(o.Epochs, o.LearningRate ?? (o.Optimizer == OptimizerKind.Sgd ? 1e-2 : 1e-3), schedule);
+            using (timings.Measure("fit"))
+                learner.Fit(o.Epochs, o.LearningRate ?? (o.Optimizer == OptimizerKind.Sgd ? 1e-2 : 1e-3), schedule);
             history = learner.Recorder.History.ToList();
             engine = feats.Engine;
+            using (timings.Measure("evaluate"))
             using (var logp = feats.ValLogProbabilities(model))
                 predictions = ToRecords(logp, valSet.Y, feats.ValRows, data, alreadyLogSoftmax: true);
         }
@@ -110,6 +117,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
             var valSet = new ImageBatchSource(data.Source, data.Val, evalTf, o.BatchSize, o.Seed, o.Workers, Skip);
             using var learner = new Learner(model, spec, trainSet, data.Val.Count > 0 ? valSet : null, optimizer, callbacks, o.LabelSmoothing, o.Seed);
             double lr = o.LearningRate ?? (o.Optimizer == OptimizerKind.Sgd ? 1e-2 : 1e-3);
+            var fitting = timings.Measure("fit");
             switch (o.Strategy)
             {
                 case Strategy.FineTune:
@@ -120,8 +128,9 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null)
                     learner.Fit(o.Epochs, lr, schedule);
                     break;
             }
+            fitting.Dispose();
             history = learner.Recorder.History.ToList();
-            predictions = PredictImages(model, data, evalTf, o);
+            using (timings.Measure("evaluate")) predictions = PredictImages(model, data, evalTf, o);
         }
 
         var metrics = ClassificationMetrics.Compute(data.Classes,

@@ -102,4 +102,19 @@ public class CheckpointTests
             new OptimizerOptions { Kind = OptimizerKind.AdamW, WeightDecay = 0.01 },
             new KillAt(phase, epoch: 1, batch: 1), earlyStopping: false);
     }
+
+    [Fact]
+    public void FrozenCheckpointHoldsOnlyTheTrainableGroups()
+    {
+        // A frozen backbone keeps its pretrained values, so rewriting it every epoch would only cost time and disk.
+        var (x, y) = Features(64, 1);
+        using var dir = new TempDir();
+        string cp = Path.Combine(dir.Path, "run.checkpoint");
+        Run(() => new TensorBatchSource(x, y, 32, 9), () => new TensorBatchSource(x, y, 64, 9),
+            l => { l.Freeze(); l.Fit(1, 0.05); }, new OptimizerOptions(), earlyStopping: false, new CheckpointCallback(cp));
+        using var saved = Headstart.Weights.Safetensors.Read(Path.Combine(cp, Checkpoint.ModelFile));
+        Assert.Equal(Spec.LayerGroups.Count - 1, Checkpoint.ReadState(cp).FrozenGroups);
+        Assert.NotEmpty(saved.Keys);
+        Assert.All(saved.Keys, k => Assert.Equal(Spec.LayerGroups.Count - 1, Freezing.GroupOf(Spec, k)));
+    }
 }

@@ -18,7 +18,7 @@ public static class CompareCommand
     private static readonly Option<string> Model = Opt.Of("--model", "Pretrained model for the transfer and same-architecture runs", ModelRegistry.DefaultModel);
     private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Pretrained weights file overriding the default source");
     private static readonly Option<int> Epochs = Opt.Of("--epochs", "Frozen-transfer head epochs (on cached features: cheap)", 50);
-    private static readonly Option<int> FineTuneEpochs = Opt.Of("--fine-tune-epochs", "Unfrozen fine-tuning epochs (after one frozen epoch); full backbone passes, slow on a CPU", 2);
+    private static readonly Option<int> FineTuneEpochs = Opt.Of("--fine-tune-epochs", "Unfrozen fine-tuning epochs (after --epochs frozen-head epochs on cached features); full backbone passes, slow on a CPU", 2);
     private static readonly Option<int> ScratchEpochs = Opt.Of("--scratch-epochs", "Epochs of the same architecture from random initialisation", 3);
     private static readonly Option<int> CnnEpochs = Opt.Of("--cnn-epochs", "Minimum epochs of the small CNN from scratch", 20);
     private static readonly Option<string> Shots = Opt.Of("--shots", "Labelled images per class for the data-efficiency curve, comma-separated ('none' to skip)", "5,10,20,50");

@@ -20,9 +20,10 @@ public static class TrainCommand
     private static readonly Option<string> Strategy = Opt.Choice("--strategy", "frozen: cached features + head (fast); fine-tune: head, then unfreeze; full: train everything", "frozen", "frozen", "fine-tune", "full");
     private static readonly Option<string> Freeze = Opt.Of("--freeze", "features (all but the classifier section), none, or N = freeze the first N layer groups", "features");
     private static readonly Option<int> Epochs = Opt.Of("--epochs", "Training epochs (after the frozen epochs for fine-tune)", 25);
-    private static readonly Option<int> FreezeEpochs = Opt.Of("--freeze-epochs", "fine-tune: epochs with the backbone frozen first", 1);
+    private static readonly Option<int?> FreezeEpochs = Opt.Maybe<int?>("--freeze-epochs", "fine-tune: epochs of the frozen-head phase first; with a pretrained backbone they train on cached features with the frozen recipe (default 25, cheap), else 1");
     private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
     private static readonly Option<double?> Lr = Opt.Maybe<double?>("--lr", "Peak learning rate (default: 0.01 SGD, 0.001 AdamW)");
+    private static readonly Option<double?> FineTuneLr = Opt.Maybe<double?>("--fine-tune-lr", "fine-tune: peak LR of the unfrozen phase, for the head; earlier layer groups get geometrically less, down to 1/100 (default: --lr / 2)");
     private static readonly Option<string> Optimizer = Opt.Choice("--optimizer", "Optimiser", "sgd", "sgd", "adamw");
     private static readonly Option<string> Schedule = Opt.Choice("--schedule", "LR schedule: step (StepLR), cosine (with warm-up), one-cycle, constant", "step", "step", "cosine", "one-cycle", "constant");
     private static readonly Option<int> StepSize = Opt.Of("--step-size", "StepLR: epochs between LR decays", 7);
@@ -37,21 +38,22 @@ public static class TrainCommand
     private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops)", 1);
     private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
+    private static readonly Option<bool> FreezeBn = Opt.Flag("--freeze-bn", "fine-tune/full: keep BatchNorm statistics fixed while the layers train (steadier on small datasets)");
     private static readonly Option<bool> KeepBest = Opt.Flag("--keep-best", "Keep the weights of the best validation epoch (selection on val: its accuracy becomes optimistic)");
     private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
     private static readonly Option<string?> Resume = Opt.Maybe<string>("--resume", "Continue an interrupted run from its checkpoint: the bundle path it was writing (uses BUNDLE.checkpoint) or a checkpoint directory; training options come from the checkpoint");
     private static readonly Option<string?> CheckpointDir = Opt.Maybe<string>("--checkpoint-dir", "Where to write a checkpoint after every epoch (default: OUT.checkpoint next to the bundle, removed once the bundle is saved; 'none' disables)");
     private static readonly Option<string> Engine = Opt.Choice("--engine", "frozen: engine for the backbone pass (auto: ONNX Runtime for resnet18-cntk's .onnx weights, else TorchSharp)", "auto", "auto", "torch", "onnx");
-    private static readonly Option<bool> NoTta = Opt.Flag("--no-tta", "frozen: don't average validation predictions with the mirrored image (--augment none implies it)");
+    private static readonly Option<bool> Tta = Opt.Flag("--tta", "Average validation predictions with the mirrored image (flip test-time augmentation: one more pass per val image). evaluate and predict don't apply it, so the bundle's val accuracy is then the TTA one");
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
 
     public static Command Create()
     {
         var cmd = new Command("train", "Train a classifier on an image folder by transfer learning and save a bundle")
         {
-            Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, Optimizer, Schedule,
+            Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, FineTuneLr, Optimizer, Schedule,
             StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
-            Patience, KeepBest, Workers, CacheDir, Engine, NoTta, Resume, CheckpointDir,
+            Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir,
         };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
@@ -144,6 +146,7 @@ public static class TrainCommand
         FreezeEpochs = parse.GetValue(FreezeEpochs),
         BatchSize = Positive(parse.GetValue(BatchSize), "--batch-size"),
         LearningRate = parse.GetValue(Lr),
+        FineTuneLearningRate = parse.GetValue(FineTuneLr),
         Optimizer = parse.GetValue(Optimizer) == "adamw" ? OptimizerKind.AdamW : OptimizerKind.Sgd,
         Schedule = parse.GetValue(Schedule) switch { "cosine" => ScheduleKind.Cosine, "one-cycle" => ScheduleKind.OneCycle, "constant" => ScheduleKind.Constant, _ => ScheduleKind.Step },
         StepSize = Positive(parse.GetValue(StepSize), "--step-size"),
@@ -157,11 +160,12 @@ public static class TrainCommand
         Augment = parse.GetValue(Augment) switch { "none" => AugmentLevel.None, "standard" => AugmentLevel.Standard, _ => AugmentLevel.Light },
         AugmentViews = parse.GetValue(AugmentViews),
         KeepBest = parse.GetValue(KeepBest),
+        FreezeBatchNorm = parse.GetValue(FreezeBn),
         EarlyStoppingPatience = parse.GetValue(Patience),
         Workers = parse.GetValue(Workers),
         CacheDir = parse.GetValue(CacheDir),
         Engine = parse.GetValue(Engine) switch { "torch" => FeatureEngine.Torch, "onnx" => FeatureEngine.Onnx, _ => FeatureEngine.Auto },
-        TestTimeFlip = !parse.GetValue(NoTta),
+        TestTimeFlip = parse.GetValue(Tta),
         ValSplit = parse.GetValue(ValSplit),
     };
 

@@ -88,7 +88,7 @@ public static class ComparisonReport
             protocol.Add((Comparison.NameOf(recipe), recipe switch
             {
                 Recipe.Frozen => $"{o.Epochs} epochs on cached features, AdamW 1e-3, cosine, {o.AugmentViews} extra cached view(s) per image (the first is its mirror image)",
-                Recipe.FineTune => $"1 frozen epoch, then {o.FineTuneEpochs} unfrozen (SGD, one-cycle, discriminative rates)",
+                Recipe.FineTune => $"{o.Epochs} frozen-head epochs on cached features (SGD, StepLR), then {o.FineTuneEpochs} unfrozen (SGD, one-cycle, discriminative rates)",
                 Recipe.Scratch => $"{o.ScratchEpochs} epochs, AdamW 1e-3, one-cycle",
                 _ => $"small_cnn on 32-px inputs, at least {o.SmallCnnEpochs} epochs and {o.SmallCnnMinSteps} steps, AdamW 2e-3, one-cycle, no augmentation",
             }));

@@ -35,6 +35,7 @@ public sealed class TrainEvalCallback : Callback
     {
         l.Model.train();
         Freezing.KeepFrozenInEval(l.Model, l.Spec, l.FrozenGroups);
+        if (l.FreezeBatchNorm) Freezing.KeepBatchNormInEval(l.Model);
     }
 
     public override void BeforeValidate(Learner l) => l.Model.eval();

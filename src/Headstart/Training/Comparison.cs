@@ -24,8 +24,8 @@ public sealed record ComparisonOptions
     public string? WeightsPath { get; init; }
     /// <summary>Epochs of the frozen-transfer head (cheap: it trains on cached features).</summary>
     public int Epochs { get; init; } = 50;
-    /// <summary>Unfrozen epochs of fine-tuning (after one frozen epoch): each is a full forward and backward pass of the
-    /// backbone, so keep it small on a CPU.</summary>
+    /// <summary>Unfrozen epochs of fine-tuning (after <see cref="Epochs"/> frozen-head epochs on cached features): each is a
+    /// full forward and backward pass of the backbone, so keep it small on a CPU.</summary>
     public int FineTuneEpochs { get; init; } = 2;
     /// <summary>Epochs of the same architecture from random initialisation (same cost per epoch as fine-tuning).</summary>
     public int ScratchEpochs { get; init; } = 3;
@@ -173,7 +173,7 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
                 Strategy = Strategy.Frozen, Epochs = o.Epochs, AugmentViews = o.AugmentViews,
                 Optimizer = OptimizerKind.AdamW, LearningRate = 1e-3, Schedule = ScheduleKind.Cosine,
             },
-            Recipe.FineTune => common with { Strategy = Strategy.FineTune, FreezeEpochs = 1, Epochs = o.FineTuneEpochs },
+            Recipe.FineTune => common with { Strategy = Strategy.FineTune, FreezeEpochs = o.Epochs, Epochs = o.FineTuneEpochs },
             Recipe.Scratch => common with
             {
                 Pretrained = false, Strategy = Strategy.Full, Freeze = "none", Epochs = o.ScratchEpochs,

@@ -6,12 +6,17 @@ public static class FineTune
     /// <summary>
     /// Freeze and fit the head for <paramref name="freezeEpochs"/> (one-cycle), then unfreeze and fit every group for
     /// <paramref name="epochs"/> with discriminative rates slice(lr/2/<paramref name="lrMult"/>, lr/2) (one-cycle).
+    /// <paramref name="beforeUnfreeze"/> runs between the two fits: the frozen phase may train on cached backbone
+    /// features, and the unfrozen one must then see images again. <paramref name="headSchedule"/> replaces the
+    /// frozen phase's one-cycle schedule; <paramref name="unfrozenLr"/> replaces lr/2 as the unfrozen phase's peak.
     /// </summary>
-    public static void Run(Learner learner, int freezeEpochs, int epochs, double lr, double lrMult = 100)
+    public static void Run(Learner learner, int freezeEpochs, int epochs, double lr, double lrMult = 100,
+        Action<Learner>? beforeUnfreeze = null, Schedule? headSchedule = null, double? unfrozenLr = null)
     {
         learner.Freeze();
-        if (freezeEpochs > 0) learner.Fit(freezeEpochs, lr, new OneCycleSchedule(PctStart: 0.99));
-        double baseLr = lr / 2;
+        if (freezeEpochs > 0) learner.Fit(freezeEpochs, lr, headSchedule ?? new OneCycleSchedule(PctStart: 0.99));
+        beforeUnfreeze?.Invoke(learner);
+        double baseLr = unfrozenLr ?? lr / 2;
         learner.Unfreeze();
         if (epochs > 0) learner.Fit(epochs, new LearningRate(baseLr / lrMult, baseLr), new OneCycleSchedule(PctStart: 0.3));
     }

@@ -41,6 +41,14 @@ public static class Freezing
         }
     }
 
+    /// <summary>Puts every BatchNorm module into eval mode: its running statistics stay fixed and normalise each batch
+    /// (its affine weight and bias still train when their group does).</summary>
+    public static void KeepBatchNormInEval(ImageClassifier model)
+    {
+        foreach (var (_, module) in model.named_modules())
+            if (module is BatchNorm1d or BatchNorm2d or BatchNorm3d) module.eval();
+    }
+
     /// <summary>Trainable parameters grouped by layer group: (group index, name, parameter).</summary>
     public static IEnumerable<(int Group, string Name, Parameter Param)> Trainable(ImageClassifier model, ModelSpec spec) =>
         model.named_parameters().Where(np => np.parameter.requires_grad)

@@ -25,11 +25,18 @@ public sealed record TrainOptions
     /// <summary>"features" (all but the classifier section), "none", or N = the first N layer groups.</summary>
     public string Freeze { get; init; } = "features";
     public int Epochs { get; init; } = 25;
-    /// <summary>Frozen-head epochs before unfreezing (fine-tune strategy).</summary>
-    public int FreezeEpochs { get; init; } = 1;
+    /// <summary>The frozen recipe's epoch count, also the default head phase of fine-tune on cached features.</summary>
+    public const int FrozenRecipeEpochs = 25;
+    /// <summary>Frozen-head epochs before unfreezing (fine-tune strategy). With a pretrained backbone they run on cached
+    /// features with the frozen recipe's schedule, so they are cheap; null = <see cref="Epochs"/> of the frozen recipe
+    /// (25) then, 1 otherwise.</summary>
+    public int? FreezeEpochs { get; init; }
     public int BatchSize { get; init; } = 32;
     /// <summary>Peak learning rate (the head's); null picks the strategy's default.</summary>
     public double? LearningRate { get; init; }
+    /// <summary>fine-tune: peak LR of the unfrozen phase (the head's; earlier groups get geometrically less, down to
+    /// 1/100 of it); null = half of <see cref="LearningRate"/>, as fastai's fine_tune.</summary>
+    public double? FineTuneLearningRate { get; init; }
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Step;
     public int StepSize { get; init; } = 7;
@@ -44,15 +51,18 @@ public sealed record TrainOptions
     /// <summary>Augmented views per training image precomputed into the feature cache (frozen strategy): 1 = the
     /// mirror image of the centre crop; each further view is a random resized crop + flip.</summary>
     public int AugmentViews { get; init; } = 1;
-    /// <summary>Average predictions with the mirrored image (frozen strategy; costs one more forward per val image;
-    /// off when <see cref="Augment"/> is None).</summary>
-    public bool TestTimeFlip { get; init; } = true;
+    /// <summary>Average validation predictions with the mirrored image (flip TTA; one more backbone pass per val image;
+    /// ignored when <see cref="Augment"/> is None). Off by default: evaluate and predict don't apply it, so the
+    /// bundle's val accuracy matches what they report.</summary>
+    public bool TestTimeFlip { get; init; }
     /// <summary>Engine that runs the frozen backbone during extraction.</summary>
     public FeatureEngine Engine { get; init; } = FeatureEngine.Auto;
     /// <summary>Keep the weights of the epoch with the best validation accuracy. Off by default: selecting on the
     /// validation set makes its accuracy optimistic, and the fixed schedules converge.</summary>
     public bool KeepBest { get; init; }
     public int? EarlyStoppingPatience { get; init; }
+    /// <summary>Keep BatchNorm statistics fixed in the layer groups that train (fine-tune, full).</summary>
+    public bool FreezeBatchNorm { get; init; }
     public int Workers { get; init; }
     /// <summary>Feature cache root; null = $XDG_CACHE_HOME/headstart/features; "none" disables it.</summary>
     public string? CacheDir { get; init; }

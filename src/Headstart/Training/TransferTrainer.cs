@@ -115,13 +115,31 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             void Skip(SkippedFile f) { lock (skipped) skipped.Add(f); }
             var trainSet = new ImageBatchSource(data.Source, data.Train, trainTf, o.BatchSize, o.Seed, o.Workers, Skip);
             var valSet = new ImageBatchSource(data.Source, data.Val, evalTf, o.BatchSize, o.Seed, o.Workers, Skip);
-            using var learner = new Learner(model, spec, trainSet, data.Val.Count > 0 ? valSet : null, optimizer, callbacks, o.LabelSmoothing, o.Seed);
+            IBatchSource? imageVal = data.Val.Count > 0 ? valSet : null;
+            // fine-tune with a pretrained backbone: the frozen-head epochs run on cached features (the frozen strategy's
+            // fast path, augmented views included), so the unfrozen phase starts from a trained head at the cost of
+            // one backbone pass per view instead of freeze-epochs passes over the images.
+            int freezeEpochs = o.FreezeEpochs ?? (o.Pretrained ? TrainOptions.FrozenRecipeEpochs : 1);
+            bool cachedHead = o.Strategy == Strategy.FineTune && o.Pretrained && freezeEpochs > 0;
+            FrozenFeatures? feats = null;
+            if (cachedHead)
+                using (timings.Measure("features"))
+                    feats = FrozenFeatures.Extract(model, spec, from, data, o with { TestTimeFlip = false }, meanImage, reporter, SkipOnce, ct);
+            using var _feats = feats;
+            IBatchSource firstTrain = feats is null ? trainSet : new TensorBatchSource(feats.TrainX, tensor(feats.TrainY), o.BatchSize, o.Seed);
+            IBatchSource? firstVal = feats is null ? imageVal : new TensorBatchSource(feats.ValX, tensor(feats.ValY), 256, o.Seed);
+            using var learner = new Learner(model, spec, firstTrain, firstVal, optimizer, callbacks, o.LabelSmoothing, o.Seed)
+            {
+                FreezeBatchNorm = o.FreezeBatchNorm,
+            };
             double lr = o.LearningRate ?? (o.Optimizer == OptimizerKind.Sgd ? 1e-2 : 1e-3);
             var fitting = timings.Measure("fit");
             switch (o.Strategy)
             {
                 case Strategy.FineTune:
-                    FineTune.Run(learner, o.FreezeEpochs, o.Epochs, lr);
+                    // On cached features the head phase is the frozen strategy's own recipe (its schedule included).
+                    FineTune.Run(learner, freezeEpochs, o.Epochs, lr, beforeUnfreeze: l => { l.Train = trainSet; l.Valid = imageVal; },
+                        headSchedule: cachedHead ? schedule : null, unfrozenLr: o.FineTuneLearningRate);
                     break;
                 default:
                     learner.FreezeTo(ParseFreeze(o.Freeze, spec));
@@ -130,7 +148,8 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             }
             fitting.Dispose();
             history = learner.Recorder.History.ToList();
-            using (timings.Measure("evaluate")) predictions = PredictImages(model, data, evalTf, o);
+            var mirroredTf = o.TestTimeFlip && o.Augment != AugmentLevel.None ? ImageTransform.EvalMirrored(spec.Preprocessing, meanImage) : null;
+            using (timings.Measure("evaluate")) predictions = PredictImages(model, data, evalTf, mirroredTf, o);
         }
 
         var metrics = ClassificationMetrics.Compute(data.Classes,
@@ -185,21 +204,53 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             .Select(i => new PredictionRecord(data.Val[rows[i]].Path, (int)a[i], (int)p[i], c[i], l[i])).ToList();
     }
 
-    private List<PredictionRecord> PredictImages(ImageClassifier model, ImageDataset data, ImageTransform evalTf, TrainOptions o)
+    /// <summary>Validation predictions through the whole network; with flip TTA (as on the frozen path) the
+    /// probabilities are averaged with those of the mirrored image (mirrored before preprocessing, so a mean image
+    /// still lines up).</summary>
+    private List<PredictionRecord> PredictImages(ImageClassifier model, ImageDataset data, ImageTransform evalTf,
+        ImageTransform? mirroredTf, TrainOptions o)
     {
         model.eval();
-        var records = new List<PredictionRecord>();
         using var _ = no_grad();
         int[] order = Enumerable.Range(0, data.Val.Count).ToArray();
-        foreach (var batch in BatchLoader.Batches(data.Source, data.Val, order, evalTf, o.BatchSize, o.Seed, 0, o.Workers))
+        var logps = new Dictionary<int, Tensor>();
+        var labels = new Dictionary<int, long>();
+        try
         {
-            using (batch)
-            using (var scope = NewDisposeScope())
+            foreach (var tf in mirroredTf is null ? [evalTf] : new[] { evalTf, mirroredTf })
             {
-                records.AddRange(ToRecords(model.forward(batch.Images), tensor(batch.Labels), batch.Indices, data));
+                var seen = new HashSet<int>();
+                foreach (var batch in BatchLoader.Batches(data.Source, data.Val, order, tf, o.BatchSize, o.Seed, 0, o.Workers))
+                {
+                    using (batch)
+                    using (var scope = NewDisposeScope())
+                    {
+                        var p = nn.functional.softmax(model.forward(batch.Images), 1);   // (B, C)
+                        for (int i = 0; i < batch.Indices.Length; i++)
+                        {
+                            int row = batch.Indices[i];
+                            seen.Add(row);
+                            labels[row] = batch.Labels[i];
+                            var pi = p[i].detach().clone().MoveToOuterDisposeScope();
+                            if (logps.Remove(row, out var prev)) { logps[row] = prev.add(pi).MoveToOuterDisposeScope(); prev.Dispose(); pi.Dispose(); }
+                            else logps[row] = pi;
+                        }
+                    }
+                }
+                // A file that decoded once but not twice keeps only the view it has.
+                foreach (var row in logps.Keys.Where(r => !seen.Contains(r)).ToList()) { logps[row].Dispose(); logps.Remove(row); }
             }
+            int[] rows = [.. logps.Keys.Order()];
+            if (rows.Length == 0) return [];
+            using var scope2 = NewDisposeScope();
+            var probs = stack(rows.Select(r => logps[r]).ToArray());                  // (N, C), sums of 1 or 2 views
+            var logp = (probs / probs.sum(1, keepdim: true)).log();
+            return ToRecords(logp, tensor(rows.Select(r => labels[r]).ToArray()), rows, data, alreadyLogSoftmax: true);
         }
-        return records;
+        finally
+        {
+            foreach (var t in logps.Values) t.Dispose();
+        }
     }
 
     private DatasetSummary Summarise(ImageDataset data)

@@ -88,7 +88,7 @@ public class CompareCommandTests
         Assert.True(P(1) > 11_000_000, $"resnet18 has ~11.7M parameters, got {P(1)}");
         Assert.InRange(P(3), 50_000, 150_000);                // the small CNN (~83K)
         Assert.Equal(3, runs[0].GetProperty("epochs").GetInt32());
-        Assert.Equal(2, runs[1].GetProperty("epochs").GetInt32());   // 1 frozen + 1 unfrozen
+        Assert.Equal(4, runs[1].GetProperty("epochs").GetInt32());   // 3 frozen-head epochs on cached features + 1 unfrozen
         Assert.All(runs, x => Assert.Equal(16, x.GetProperty("train_images").GetInt32()));
         Assert.All(runs, x => Assert.InRange(x.GetProperty("val_accuracy").GetDouble(), 0, 1));
         // Curve: frozen and small CNN at 4 per class (100 >= the class size is dropped) and at "all" (8).

@@ -18,7 +18,7 @@ public static class TrainCommand
     private static readonly Option<bool> NoPretrained = Opt.Flag("--no-pretrained", "Train from random initialisation (the scratch baseline)");
     private static readonly Option<string?> Out = Opt.Maybe<string>("--out", "Bundle directory to write (default: ./<data-folder-name>-<model>)");
     private static readonly Option<string> Strategy = Opt.Choice("--strategy", "frozen: cached features + head (fast); fine-tune: head, then unfreeze; full: train everything", "frozen", "frozen", "fine-tune", "full");
-    private static readonly Option<string> Freeze = Opt.Of("--freeze", "features (all but the classifier section), none, or N = freeze the first N layer groups", "features");
+    private static readonly Option<string> Freeze = Opt.Of("--freeze", "features (all but the classifier section), none, or N = freeze the first N layer groups; fine-tune: N groups stay frozen after the head phase", "features");
     private static readonly Option<int> Epochs = Opt.Of("--epochs", "Training epochs (after the frozen epochs for fine-tune)", 25);
     private static readonly Option<int?> FreezeEpochs = Opt.Maybe<int?>("--freeze-epochs", "fine-tune: epochs of the frozen-head phase first; with a pretrained backbone they train on cached features with the frozen recipe (default 25, cheap), else 1");
     private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
@@ -71,6 +71,9 @@ public static class TrainCommand
                             ?? (resume is not null ? ResumeOut(parse.GetValue(Resume)!, resume) : DefaultOut(data, options.Model));
             ModelRegistry.Get(options.Model); // a typo fails before the data is read
             var timings = new StageTimings();
+            // Loading libtorch's native libraries takes a few tenths of a second: let it happen during the pre-flight
+            // (file reads and hashes) instead of after it. The first torch call elsewhere waits for it if needed.
+            _ = Task.Run(() => { using var _ = TorchSharp.torch.zeros(1); });
             using (timings.Measure("preflight")) DatasetPreflight.Run(output, data, outDir, options);
             string? checkpointDir = parse.GetValue(CheckpointDir) switch
             {
@@ -92,11 +95,17 @@ public static class TrainCommand
             var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume);
             using var result = reporter.Run(() => new TransferTrainer(reporter, timings).Train(dataset, options, checkpoint));
             // The report is written into the bundle's temp directory, so it is part of the atomic write.
+            // The report's data (top-loss thumbnails, image sizes) is gathered while the weights are written.
+            var reportData = Task.Run(() =>
+            {
+                using var _ = timings.Measure("report_data");
+                return ReportData.Collect(dataset, dataset.Classes, result.ValPredictions);
+            });
             using (timings.Measure("save"))
                 ModelBundle.Save(outDir, result.Model, result.Manifest, tmp =>
                 {
                     using var _ = timings.Measure("report");
-                    TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions));
+                    TrainingReport.WriteInto(tmp, result.Manifest, reportData.GetAwaiter().GetResult());
                 });
             // The bundle is the finished product; the checkpoint only served to survive an interruption.
             if (checkpointDir is not null && Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);

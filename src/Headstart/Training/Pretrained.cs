@@ -28,9 +28,10 @@ public static class Pretrained
     }
 
     /// <summary>Loads pretrained weights into <paramref name="model"/>; the head is skipped when the class count differs.</summary>
-    public static LoadReport Load(ImageClassifier model, ModelSpec spec, string path)
+    /// <param name="skipHead">Never touch the classifier head, even when the file has one of the right shape.</param>
+    public static LoadReport Load(ImageClassifier model, ModelSpec spec, string path, bool skipHead = false)
     {
         using var sd = WeightFile.Read(path);
-        return WeightLoader.Load(model, sd, spec, new LoadOptions { Strict = true });
+        return WeightLoader.Load(model, sd, spec, new LoadOptions { Strict = true, SkipHead = skipHead ? true : null });
     }
 }

@@ -22,7 +22,8 @@ public sealed record TrainOptions
     /// <summary>False trains from random initialisation (the "scratch" baseline).</summary>
     public bool Pretrained { get; init; } = true;
     public Strategy Strategy { get; init; } = Strategy.Frozen;
-    /// <summary>"features" (all but the classifier section), "none", or N = the first N layer groups.</summary>
+    /// <summary>"features" (all but the classifier section), "none", or N = the first N layer groups. For fine-tune it
+    /// says what stays frozen after the head phase: N groups, or nothing for "features" and "none".</summary>
     public string Freeze { get; init; } = "features";
     public int Epochs { get; init; } = 25;
     /// <summary>The frozen recipe's epoch count, also the default head phase of fine-tune on cached features.</summary>

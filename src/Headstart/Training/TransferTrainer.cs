@@ -46,18 +46,41 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
     public TrainResult Train(ImageDataset data, TrainOptions o, CheckpointOptions? checkpoint = null, CancellationToken ct = default)
     {
         var total = Stopwatch.StartNew();
-        manual_seed(o.Seed);
         if (data.Classes.Count < 2) throw new HeadstartException($"need at least 2 classes, found {data.Classes.Count} in {data.Root}");
         if (data.Train.Count == 0) throw new HeadstartException($"no training images in {data.Root}");
         var spec = ModelRegistry.Get(o.Model);
-        var model = spec.Create(data.Classes.Count);
+        ImageClassifier model;
+        using (timings.Measure("create_model"))
+        {
+            manual_seed(o.Seed);   // the first torch call also loads libtorch
+            model = spec.Create(data.Classes.Count);
+        }
         string? from = null;
+        bool frozen = o.Strategy == Strategy.Frozen && o.Freeze == "features";
+        Task? backboneImport = null;
         if (o.Pretrained)
         {
             from = Pretrained.Resolve(spec, o.WeightsPath);
-            LoadReport report;
-            using (timings.Measure("load_weights")) report = Pretrained.Load(model, spec, from);
-            reporter?.Info($"loaded pretrained {spec.Name} weights from {from} ({report.Loaded.Count} tensors; new {data.Classes.Count}-class head)");
+            if (frozen && FrozenFeatures.Resolve(o.Engine, spec, from) == FeatureEngine.Onnx && !spec.PretrainedHasHead)
+            {
+                // ONNX Runtime computes the features from the .onnx file itself and only the head trains, so the
+                // TorchSharp copy of the backbone (needed for the bundle) is imported on another thread meanwhile.
+                // The import never touches the head (SkipHead), and freezing is set first, so the two threads share
+                // no tensor that either writes.
+                Freezing.FreezeTo(model, spec, spec.LayerGroups.Count - 1);
+                var importing = timings.Measure("load_weights");
+                backboneImport = Task.Run(() =>
+                {
+                    using (importing) Pretrained.Load(model, spec, from, skipHead: true);
+                });
+                reporter?.Info($"loading pretrained {spec.Name} weights from {from} (new {data.Classes.Count}-class head)");
+            }
+            else
+            {
+                LoadReport report;
+                using (timings.Measure("load_weights")) report = Pretrained.Load(model, spec, from);
+                reporter?.Info($"loaded pretrained {spec.Name} weights from {from} ({report.Loaded.Count} tensors; new {data.Classes.Count}-class head)");
+            }
         }
         float[]? meanImage = spec.Preprocessing.MeanImage is { } mi ? MeanImages.Get(mi) : null;
         var evalTf = ImageTransform.Eval(spec.Preprocessing, meanImage);
@@ -91,7 +114,6 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         IReadOnlyList<EpochRecord> history;
         string engine = "torchsharp";
         void SkipOnce(SkippedFile f) { lock (skipped) if (!skipped.Any(s => s.Path == f.Path)) skipped.Add(f); }
-        bool frozen = o.Strategy == Strategy.Frozen && o.Freeze == "features";
         if (frozen)
         {
             // Fast path: the backbone runs once per image (and per view); only the classifier section trains.
@@ -139,7 +161,8 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
                 case Strategy.FineTune:
                     // On cached features the head phase is the frozen strategy's own recipe (its schedule included).
                     FineTune.Run(learner, freezeEpochs, o.Epochs, lr, beforeUnfreeze: l => { l.Train = trainSet; l.Valid = imageVal; },
-                        headSchedule: cachedHead ? schedule : null, unfrozenLr: o.FineTuneLearningRate);
+                        headSchedule: cachedHead ? schedule : null, unfrozenLr: o.FineTuneLearningRate,
+                        keepFrozen: o.Freeze == "features" ? 0 : ParseFreeze(o.Freeze, spec));
                     break;
                 default:
                     learner.FreezeTo(ParseFreeze(o.Freeze, spec));
@@ -152,6 +175,8 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             using (timings.Measure("evaluate")) predictions = PredictImages(model, data, evalTf, mirroredTf, o);
         }
 
+        // The bundle needs the whole network: a failed import surfaces here (as the same HeadstartException).
+        backboneImport?.GetAwaiter().GetResult();
         var metrics = ClassificationMetrics.Compute(data.Classes,
             predictions.Select(p => p.Actual).ToList(), predictions.Select(p => p.Predicted).ToList());
         var manifest = new BundleManifest

@@ -32,3 +32,47 @@ public class FineTuneCompositionTests
         Assert.Equal(frozen.Manifest.History!.Select(h => h.TrainLoss), tuned.Manifest.History!.Select(h => h.TrainLoss));
     }
 }
+
+/// <summary>Flip TTA on the image path: each validation probability is the mean of the image's and its mirror's.</summary>
+[Collection(GlobalRngCollection.Name)]
+public class ImageTtaTests
+{
+    [Fact]
+    public void TtaAveragesTheImageAndItsMirror()
+    {
+        using var tmp = new TempDir("tta");
+        SyntheticImages.WriteImageFolder(tmp.Combine("data"), classes: 2, trainPerClass: 4, valPerClass: 3);
+        var data = ImageFolder.Load(tmp.Combine("data"));
+        var o = new TrainOptions
+        {
+            Model = "small_cnn", Pretrained = false, Strategy = Strategy.Full, Freeze = "none", Epochs = 1,
+            CacheDir = "none", TestTimeFlip = true,
+        };
+        using var result = new TransferTrainer().Train(data, o);
+        Headstart.Bundles.ModelBundle.Save(tmp.Combine("bundle"), result.Model, result.Manifest);
+        using var clf = Headstart.Inference.Classifier.Load(tmp.Combine("bundle"));
+        Assert.Equal(6, result.ValPredictions.Count);
+        double largestViewGap = 0;
+        foreach (var p in result.ValPredictions)
+        {
+            // The mirror image, written losslessly so both go through the same decoder and preprocessing.
+            using var bitmap = SkiaSharp.SKBitmap.Decode(p.Path);
+            using var mirrored = new SkiaSharp.SKBitmap(bitmap.Width, bitmap.Height);
+            using (var canvas = new SkiaSharp.SKCanvas(mirrored))
+            {
+                canvas.Scale(-1, 1, bitmap.Width / 2f, 0);
+                canvas.DrawBitmap(bitmap, 0, 0);
+            }
+            using var original = new SkiaSharp.SKBitmap(bitmap.Width, bitmap.Height);
+            bitmap.CopyTo(original);
+            byte[] Png(SkiaSharp.SKBitmap b) => b.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100).ToArray();
+            string label = data.Classes[p.Predicted];
+            float a = clf.Predict(Png(original), top: 2).Top.Single(t => t.Label == label).Probability;
+            float b = clf.Predict(Png(mirrored), top: 2).Top.Single(t => t.Label == label).Probability;
+            Assert.True(Math.Abs(p.Probability - (a + b) / 2) < 1e-4, $"{p.Path}: TTA {p.Probability}, views {a} and {b}");
+            largestViewGap = Math.Max(largestViewGap, Math.Abs(a - b));
+        }
+        // Otherwise the check above could not tell TTA from a single view.
+        Assert.True(largestViewGap > 1e-3, $"the two views agree to {largestViewGap}");
+    }
+}

@@ -71,9 +71,6 @@ public static class TrainCommand
                             ?? (resume is not null ? ResumeOut(parse.GetValue(Resume)!, resume) : DefaultOut(data, options.Model));
             ModelRegistry.Get(options.Model); // a typo fails before the data is read
             var timings = new StageTimings();
-            // Loading libtorch's native libraries takes a few tenths of a second: let it happen during the pre-flight
-            // (file reads and hashes) instead of after it. The first torch call elsewhere waits for it if needed.
-            _ = Task.Run(() => { using var _ = TorchSharp.torch.zeros(1); });
             using (timings.Measure("preflight")) DatasetPreflight.Run(output, data, outDir, options);
             string? checkpointDir = parse.GetValue(CheckpointDir) switch
             {
@@ -95,17 +92,11 @@ public static class TrainCommand
             var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume);
             using var result = reporter.Run(() => new TransferTrainer(reporter, timings).Train(dataset, options, checkpoint));
             // The report is written into the bundle's temp directory, so it is part of the atomic write.
-            // The report's data (top-loss thumbnails, image sizes) is gathered while the weights are written.
-            var reportData = Task.Run(() =>
-            {
-                using var _ = timings.Measure("report_data");
-                return ReportData.Collect(dataset, dataset.Classes, result.ValPredictions);
-            });
             using (timings.Measure("save"))
                 ModelBundle.Save(outDir, result.Model, result.Manifest, tmp =>
                 {
                     using var _ = timings.Measure("report");
-                    TrainingReport.WriteInto(tmp, result.Manifest, reportData.GetAwaiter().GetResult());
+                    TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions));
                 });
             // The bundle is the finished product; the checkpoint only served to survive an interruption.
             if (checkpointDir is not null && Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);

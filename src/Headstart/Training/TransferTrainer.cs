@@ -57,30 +57,12 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         }
         string? from = null;
         bool frozen = o.Strategy == Strategy.Frozen && o.Freeze == "features";
-        Task? backboneImport = null;
         if (o.Pretrained)
         {
             from = Pretrained.Resolve(spec, o.WeightsPath);
-            if (frozen && FrozenFeatures.Resolve(o.Engine, spec, from) == FeatureEngine.Onnx && !spec.PretrainedHasHead)
-            {
-                // ONNX Runtime computes the features from the .onnx file itself and only the head trains, so the
-                // TorchSharp copy of the backbone (needed for the bundle) is imported on another thread meanwhile.
-                // The import never touches the head (SkipHead), and freezing is set first, so the two threads share
-                // no tensor that either writes.
-                Freezing.FreezeTo(model, spec, spec.LayerGroups.Count - 1);
-                var importing = timings.Measure("load_weights");
-                backboneImport = Task.Run(() =>
-                {
-                    using (importing) Pretrained.Load(model, spec, from, skipHead: true);
-                });
-                reporter?.Info($"loading pretrained {spec.Name} weights from {from} (new {data.Classes.Count}-class head)");
-            }
-            else
-            {
-                LoadReport report;
-                using (timings.Measure("load_weights")) report = Pretrained.Load(model, spec, from);
-                reporter?.Info($"loaded pretrained {spec.Name} weights from {from} ({report.Loaded.Count} tensors; new {data.Classes.Count}-class head)");
-            }
+            LoadReport report;
+            using (timings.Measure("load_weights")) report = Pretrained.Load(model, spec, from);
+            reporter?.Info($"loaded pretrained {spec.Name} weights from {from} ({report.Loaded.Count} tensors; new {data.Classes.Count}-class head)");
         }
         float[]? meanImage = spec.Preprocessing.MeanImage is { } mi ? MeanImages.Get(mi) : null;
         var evalTf = ImageTransform.Eval(spec.Preprocessing, meanImage);
@@ -175,8 +157,6 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             using (timings.Measure("evaluate")) predictions = PredictImages(model, data, evalTf, mirroredTf, o);
         }
 
-        // The bundle needs the whole network: a failed import surfaces here (as the same HeadstartException).
-        backboneImport?.GetAwaiter().GetResult();
         var metrics = ClassificationMetrics.Compute(data.Classes,
             predictions.Select(p => p.Actual).ToList(), predictions.Select(p => p.Predicted).ToList());
         var manifest = new BundleManifest

@@ -194,6 +194,8 @@ public static class ImageDecoder
 
     /// <summary>Drops alpha and applies the EXIF orientation in one pass (an exact index permutation, no resampling;
     /// the same result as PIL's ImageOps.exif_transpose).</summary>
+    // Hot loop of a short-lived process: compiled fully optimised at once instead of starting as tier-0 code.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static DecodedImage ToRgb(byte[] rgba, int w, int h, SKEncodedOrigin origin)
     {
         bool swap = SwapsAxes(origin);

@@ -20,6 +20,8 @@ internal static class Resampler
     /// Resizes the source box (boxX, boxY, boxW, boxH) to (outW, outH) and writes the output window
     /// (winX, winY, winW, winH) as RGB bytes into <paramref name="dst"/> (winH, winW, 3).
     /// </summary>
+    // Hot loop of a short-lived process: compiled fully optimised at once instead of starting as tier-0 code.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Resize(DecodedImage src, double boxX, double boxY, double boxW, double boxH, int outW, int outH,
         int winX, int winY, int winW, int winH, Span<byte> dst)
     {

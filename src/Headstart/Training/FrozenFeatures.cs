@@ -47,7 +47,7 @@ public sealed class FrozenFeatures : IDisposable
     {
         var engine = Resolve(o.Engine, spec, weightsPath);
         // Created on the first cache miss only: a warm run never pays for building the ONNX Runtime session.
-        var ort = new Lazy<OrtFeatureExtractor>(() => new OrtFeatureExtractor(weightsPath!));
+        var ort = new Lazy<OrtFeatureExtractor>(() => new OrtFeatureExtractor(weightsPath!, allowSpinning: false));
         model.eval();
         Func<Tensor, Tensor> backbone = engine == FeatureEngine.Onnx ? x => ort.Value.Extract(x) : model.ForwardFeatures;
         try

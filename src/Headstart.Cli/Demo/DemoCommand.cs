@@ -61,7 +61,7 @@ public static class DemoCommand
             var transfer = result.Transfer ?? throw new InvalidOperationException("the frozen-transfer run is missing");
             const string intro = "Fashion-MNIST (28-px grayscale clothing): ImageNet-pretrained ResNet18 features vs a small CNN from scratch, " +
                                  "on the same labelled images per class.";
-            ModelBundle.Save(outDir, transfer.Model, transfer.Manifest, tmp =>
+            ModelBundle.Save(outDir, transfer, tmp =>
             {
                 TrainingReport.WriteInto(tmp, transfer.Manifest, ReportData.Collect(data, data.Classes, transfer.ValPredictions));
                 File.WriteAllText(Path.Combine(tmp, ComparisonReport.FileName), ComparisonReport.Render(result, intro));

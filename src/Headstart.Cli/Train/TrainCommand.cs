@@ -93,7 +93,7 @@ public static class TrainCommand
             using var result = reporter.Run(() => new TransferTrainer(reporter, timings).Train(dataset, options, checkpoint));
             // The report is written into the bundle's temp directory, so it is part of the atomic write.
             using (timings.Measure("save"))
-                ModelBundle.Save(outDir, result.Model, result.Manifest, tmp =>
+                ModelBundle.Save(outDir, result, tmp =>
                 {
                     using var _ = timings.Measure("report");
                     TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions));

@@ -32,13 +32,24 @@ public sealed record VersionInfo(string Headstart, string TorchSharp, string Dot
 /// <summary>model.json: everything needed to rebuild, run and explain a trained model.</summary>
 public sealed record BundleManifest
 {
-    public const int CurrentFormatVersion = 1;
+    /// <summary>2 added <see cref="BackboneFile"/> (frozen-backbone bundles); version 1 bundles still load.</summary>
+    public const int CurrentFormatVersion = 2;
     public string Format { get; init; } = "headstart-bundle";
     public int FormatVersion { get; init; } = CurrentFormatVersion;
     public required string Arch { get; init; }
     public required IReadOnlyList<string> Classes { get; init; }
     public required Preprocessing Preprocessing { get; init; }
     public string WeightsFile { get; init; } = "model.safetensors";
+    /// <summary>
+    /// A frozen-backbone bundle keeps a copy of the pretrained weights file it was trained from, unchanged and in its own
+    /// format, for its first <see cref="FrozenGroups"/> layer groups; then
+    /// <see cref="WeightsFile"/> holds only the groups that trained (the head: kilobytes, not the whole network).
+    /// Null: <see cref="WeightsFile"/> holds everything.
+    /// </summary>
+    public string? BackboneFile { get; init; }
+    /// <summary>SHA-256 of <see cref="BackboneFile"/>, checked on load.</summary>
+    public string? BackboneSha256 { get; init; }
+    public int FrozenGroups { get; init; }
     /// <summary>Where the pretrained backbone weights came from (file or embedded source id), or null (scratch).</summary>
     public string? PretrainedFrom { get; init; }
     public IReadOnlyDictionary<string, JsonElement>? Training { get; init; }

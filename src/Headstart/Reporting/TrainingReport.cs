@@ -16,7 +16,7 @@ public static class TrainingReport
     public const string FileName = "report.html";
 
     /// <summary>Writes report.html and report-data.json into <paramref name="dir"/> (e.g. a bundle's temp directory
-    /// inside <see cref="ModelBundle.Save"/>'s atomic write).</summary>
+    /// inside ModelBundle.Save's atomic write).</summary>
     public static void WriteInto(string dir, BundleManifest manifest, ReportData data)
     {
         data.Save(Path.Combine(dir, ReportData.FileName));

@@ -207,7 +207,7 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
 
     private static RecipeRun ToRun(Recipe recipe, TrainResult r, int trainImages)
     {
-        long trainable = r.Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+        long trainable = r.TrainableParameters;
         return new RecipeRun(recipe, NameOf(recipe), r.Spec.Name, r.Manifest.PretrainedFrom is not null, r.Metrics.Accuracy, r.Metrics.MacroF1,
             r.Manifest.TrainSeconds, trainable, r.Manifest.History?.Count ?? 0, trainImages, r.Manifest.History ?? []);
     }

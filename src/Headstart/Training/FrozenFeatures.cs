@@ -29,6 +29,8 @@ public sealed class FrozenFeatures : IDisposable
     public required int[] ValRows { get; init; }     // index into ImageDataset.Val per row
     public Tensor? ValMirrorX { get; init; }         // (N_val, D), same rows as ValX, for flip TTA
     public required string Engine { get; init; }
+    /// <summary>SHA-256 of the backbone's weights file, when the disk cache computed it (it keys the cache).</summary>
+    public string? WeightsSha256 { get; init; }
     public int CacheHits { get; init; }
     public int Views { get; init; }
 
@@ -116,6 +118,7 @@ public sealed class FrozenFeatures : IDisposable
         {
             TrainX = trainX, TrainY = [.. labels], ValX = valX, ValY = valY, ValRows = valRows, ValMirrorX = valMirror,
             Engine = engine == FeatureEngine.Onnx ? "onnxruntime" : "torchsharp", CacheHits = hits, Views = views,
+            WeightsSha256 = weightsHash,
         };
     }
 

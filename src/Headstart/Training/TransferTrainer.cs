@@ -14,14 +14,42 @@ public sealed record PredictionRecord(string Path, int Actual, int Predicted, fl
 
 /// <summary>The outcome of a training run: the trained model, its manifest (for the bundle) and validation results.</summary>
 public sealed class TrainResult(ImageClassifier model, ModelSpec spec, BundleManifest manifest,
-    IReadOnlyList<PredictionRecord> predictions) : IDisposable
+    IReadOnlyList<PredictionRecord> predictions, FrozenBackbone? backbone = null, bool backboneImported = true) : IDisposable
 {
-    public ImageClassifier Model { get; } = model;
+    private readonly Lock gate = new();
+    private bool imported = backboneImported;
+
+    /// <summary>The whole trained network. When ONNX Runtime computed the frozen features, the TorchSharp copy of the
+    /// backbone is only imported here, on first use: saving a bundle (<see cref="ModelBundle.Save(string, TrainResult, Action{string}?)"/>)
+    /// never needs it.</summary>
+    public ImageClassifier Model
+    {
+        get
+        {
+            lock (gate)
+            {
+                if (!imported)
+                {
+                    Pretrained.Load(model, Spec, Backbone!.SourcePath, skipHead: true);
+                    model.eval();
+                    imported = true;
+                }
+            }
+            return model;
+        }
+    }
+
+    /// <summary>The model as trained, possibly without its frozen backbone's weights (see <see cref="Model"/>).</summary>
+    internal ImageClassifier TrainedParts => model;
     public ModelSpec Spec { get; } = spec;
     public BundleManifest Manifest { get; } = manifest;
     public IReadOnlyList<PredictionRecord> ValPredictions { get; } = predictions;
     public ClassificationMetrics Metrics => Manifest.Metrics!;
-    public void Dispose() => Model.Dispose();
+    /// <summary>The pretrained file the frozen layer groups still equal (frozen strategy), or null.</summary>
+    public FrozenBackbone? Backbone { get; } = backbone;
+    /// <summary>Parameters that trained (requires_grad at the end of training).</summary>
+    public long TrainableParameters { get; } = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+    public void Dispose() => model.Dispose();
 }
 
 /// <summary>Checkpointing of a training run: where to write one every epoch, and optionally one to resume from.</summary>
@@ -50,14 +78,19 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         if (data.Train.Count == 0) throw new HeadstartException($"no training images in {data.Root}");
         var spec = ModelRegistry.Get(o.Model);
         ImageClassifier model;
-        using (timings.Measure("create_model"))
-        {
-            manual_seed(o.Seed);   // the first torch call also loads libtorch
-            model = spec.Create(data.Classes.Count);
-        }
+        using (timings.Measure("libtorch")) manual_seed(o.Seed);   // the first torch call loads libtorch
+        using (timings.Measure("create_model")) model = spec.Create(data.Classes.Count);
         string? from = null;
         bool frozen = o.Strategy == Strategy.Frozen && o.Freeze == "features";
-        if (o.Pretrained)
+        // Frozen with ONNX Runtime as the engine: the .onnx file computes the features and only the head trains, so the
+        // TorchSharp copy of the backbone is imported only if someone asks for TrainResult.Model.
+        bool deferImport = frozen && o.Pretrained && FrozenFeatures.Resolve(o.Engine, spec, from = Pretrained.Resolve(spec, o.WeightsPath)) == FeatureEngine.Onnx;
+        if (deferImport)
+        {
+            Freezing.FreezeTo(model, spec, spec.LayerGroups.Count - 1);
+            reporter?.Info($"pretrained {spec.Name} backbone: {from} (run by ONNX Runtime; new {data.Classes.Count}-class head)");
+        }
+        else if (o.Pretrained)
         {
             from = Pretrained.Resolve(spec, o.WeightsPath);
             LoadReport report;
@@ -95,6 +128,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         IReadOnlyList<PredictionRecord> predictions;
         IReadOnlyList<EpochRecord> history;
         string engine = "torchsharp";
+        string? weightsSha256 = null;
         void SkipOnce(SkippedFile f) { lock (skipped) if (!skipped.Any(s => s.Path == f.Path)) skipped.Add(f); }
         if (frozen)
         {
@@ -102,6 +136,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             var extracting = timings.Measure("features");
             using var feats = FrozenFeatures.Extract(model, spec, from, data, o, meanImage, reporter, SkipOnce, ct);
             extracting.Dispose();
+            weightsSha256 = feats.WeightsSha256;
             var trainSet = new TensorBatchSource(feats.TrainX, tensor(feats.TrainY), o.BatchSize, o.Seed);
             var valSet = new TensorBatchSource(feats.ValX, tensor(feats.ValY), 256, o.Seed);
             using var learner = new Learner(model, spec, trainSet, valSet, optimizer, callbacks, o.LabelSmoothing, o.Seed);
@@ -172,7 +207,8 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             Dataset = Summarise(data),
             TrainSeconds = total.Elapsed.TotalSeconds,
         };
-        return new TrainResult(model, spec, manifest, predictions);
+        var backbone = frozen && from is not null ? new FrozenBackbone(from, spec.LayerGroups.Count - 1, weightsSha256) : null;
+        return new TrainResult(model, spec, manifest, predictions, backbone, backboneImported: !deferImport);
     }
 
     private static void CheckSameOptions(TrainOptions o, TrainOptions? saved, string dir)

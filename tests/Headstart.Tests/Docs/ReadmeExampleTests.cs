@@ -27,7 +27,7 @@ public class ReadmeExampleTests
             var data = ImageFolder.Load("hymenoptera_data");
             using var result = new TransferTrainer().Train(data, new TrainOptions { Model = "resnet18-cntk", Epochs = 25, CacheDir = "none" });
             Console.WriteLine($"val accuracy {result.Metrics.Accuracy:P1}");
-            ModelBundle.Save("ants-bees", result.Model, result.Manifest);
+            ModelBundle.Save("ants-bees", result);                         // frozen: head + the backbone file as is
 
             using var clf = Classifier.Load("ants-bees");
             var p = clf.Predict(File.ReadAllBytes(Path.Combine("hymenoptera_data", "val", "circle", "circle_000.jpg")), top: 2);

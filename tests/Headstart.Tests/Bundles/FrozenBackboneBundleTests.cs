@@ -1,0 +1,94 @@
+using Headstart.Bundles;
+using Headstart.Data;
+using Headstart.Inference;
+using Headstart.Tests.TestSupport;
+using Headstart.Training;
+using Headstart.Weights;
+using Xunit;
+
+namespace Headstart.Tests.Bundles;
+
+/// <summary>
+/// A frozen run's bundle keeps the pretrained weights file as it is plus the trained head, instead of rewriting the
+/// 64 MB backbone: it must predict exactly like a bundle holding the whole network, and refuse a missing or swapped
+/// backbone file.
+/// </summary>
+[Collection(GlobalRngCollection.Name)]
+public class FrozenBackboneBundleTests : IClassFixture<FrozenBackboneBundleTests.Trained>
+{
+    public sealed class Trained : IDisposable
+    {
+        public readonly TempDir Dir = new("frozen-bundle");
+        public readonly string Split, Full, Data;
+
+        public Trained()
+        {
+            Data = Dir.Combine("data");
+            SyntheticImages.WriteImageFolder(Data, classes: 2, trainPerClass: 6, valPerClass: 3);
+            var data = ImageFolder.Load(Data);
+            using var result = new TransferTrainer().Train(data, new TrainOptions { Epochs = 3, CacheDir = Dir.Combine("cache") });
+            Assert.NotNull(result.Backbone);
+            Split = Dir.Combine("split");
+            ModelBundle.Save(Split, result);                                  // backbone file + head
+            Full = Dir.Combine("full");
+            ModelBundle.Save(Full, result.Model, result.Manifest);           // the whole network (imports the backbone)
+        }
+
+        public void Dispose() => Dir.Dispose();
+    }
+
+    private readonly Trained fx;
+    public FrozenBackboneBundleTests(Trained fx) => this.fx = fx;
+
+    [Fact]
+    public void SplitBundleHoldsTheBackboneFileAndOnlyTheHead()
+    {
+        var m = ModelBundle.ReadManifest(fx.Split);
+        Assert.Equal("backbone.onnx", m.BackboneFile);
+        Assert.Equal(5, m.FrozenGroups);
+        using var head = Safetensors.Read(Path.Combine(fx.Split, m.WeightsFile));
+        Assert.Equal(["fc.bias", "fc.weight"], head.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(File.ReadAllBytes(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18)), File.ReadAllBytes(Path.Combine(fx.Split, "backbone.onnx")));
+        Assert.Null(ModelBundle.ReadManifest(fx.Full).BackboneFile);
+    }
+
+    [Fact]
+    public void SplitAndFullBundlesLoadTheSameWeights()
+    {
+        var (_, _, split) = ModelBundle.Load(fx.Split);
+        var (_, _, full) = ModelBundle.Load(fx.Full);
+        using (split)
+        using (full)
+        {
+            var a = split.state_dict();
+            var b = full.state_dict();
+            Assert.Equal(b.Keys.Order(), a.Keys.Order());
+            foreach (var (k, t) in b) Assert.True(t.allclose(a[k], rtol: 0, atol: 0), $"{k} differs");
+        }
+        using var clf = Classifier.Load(fx.Split);
+        using var reference = Classifier.Load(fx.Full);
+        foreach (var image in Directory.EnumerateFiles(Path.Combine(fx.Data, "val"), "*.jpg", SearchOption.AllDirectories))
+            Assert.Equal(reference.PredictFile(image).Probability, clf.PredictFile(image).Probability);
+    }
+
+    [Fact]
+    public void MissingOrSwappedBackboneIsRefused()
+    {
+        using var tmp = new TempDir("frozen-bundle-broken");
+        string missing = tmp.Combine("missing"), swapped = tmp.Combine("swapped");
+        foreach (var d in new[] { missing, swapped })
+        {
+            Directory.CreateDirectory(d);
+            foreach (var f in Directory.GetFiles(fx.Split)) File.Copy(f, Path.Combine(d, Path.GetFileName(f)));
+        }
+        File.Delete(Path.Combine(missing, "backbone.onnx"));
+        var e1 = Assert.Throws<HeadstartException>(() => ModelBundle.Load(missing));
+        Assert.Contains("missing its backbone weights file backbone.onnx", e1.Message);
+
+        var bytes = File.ReadAllBytes(Path.Combine(swapped, "backbone.onnx"));
+        bytes[^100] ^= 0x40;                                                 // one bit of one weight
+        File.WriteAllBytes(Path.Combine(swapped, "backbone.onnx"), bytes);
+        var e2 = Assert.Throws<HeadstartException>(() => ModelBundle.Load(swapped));
+        Assert.Contains("SHA-256 differs", e2.Message);
+    }
+}

@@ -3,7 +3,7 @@
 #  1. libstdc++ with GLIBCXX_3.4.32 (TorchSharp 0.107's native lib needs it; Debian 12 ships 3.4.30)
 #  2. dataset-fashion-mnist (the demo's embedded dataset)
 #  3. chromium (tests only: renders report.html headless) when HEADSTART_SETUP_TESTS=1
-#  4. dotnet restore + build
+#  4. dotnet restore + build, then the CLI published ReadyToRun into artifacts/cli (scripts/publish-cli.sh)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -52,4 +52,6 @@ fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 log "restoring and building (Release)"
 dotnet build Headstart.slnx -c Release -nologo -v q -clp:ErrorsOnly
+log "publishing the CLI ReadyToRun-compiled (faster start-up) into artifacts/cli"
+scripts/publish-cli.sh
 log "done"

@@ -64,6 +64,10 @@ root.SetAction(parse =>
         Log($"error: {cliDll} is missing: build first (bench/run.sh does: dotnet build Headstart.slnx -c Release)");
         return 1;
     }
+    // What ./headstart runs: the ReadyToRun publish (scripts/publish-cli.sh) unless a later build superseded it.
+    string published = Path.Combine(repo, "artifacts", "cli", "Headstart.Cli.dll");
+    if (File.Exists(published) && File.GetLastWriteTimeUtc(published) >= File.GetLastWriteTimeUtc(cliDll)) cliDll = published;
+    Log($"CLI under test: {cliDll}");
     string dotnet = Environment.ProcessPath ?? "dotnet"; // the host running this bench runs the CLI too
     string work = Path.GetFullPath(parse.GetValue(workDirOpt) ?? Path.Combine(Path.GetTempPath(), $"headstart-bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}"));
     Directory.CreateDirectory(work);

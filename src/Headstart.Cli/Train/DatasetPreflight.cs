@@ -23,7 +23,8 @@ internal static class DatasetPreflight
             ("--cache-dir", options.CacheDir is "none" or "off" ? null : options.CacheDir ?? FeatureCache.DefaultRoot));
         ModelBundle.EnsureReplaceable(outDir); // before training, not after
         var clock = Stopwatch.StartNew();
-        var report = DatasetChecker.Check(data, new DatasetCheckOptions { DecodeImages = false, Workers = options.Workers });
+        string? cacheRoot = options.CacheDir is "none" or "off" ? null : options.CacheDir ?? FeatureCache.DefaultRoot;
+        var report = DatasetChecker.Check(data, new DatasetCheckOptions { DecodeImages = false, Workers = options.Workers, MemoCacheRoot = cacheRoot });
         var fatal = report.Issues.Where(i => i.Severity == CheckSeverity.Fatal).ToList();
         if (fatal.Count > 0)
             throw new CliException($"dataset check failed: {string.Join("; ", fatal.Select(i => i.Message))}. " +

@@ -43,6 +43,9 @@ public sealed record DatasetCheckOptions
     /// False: read, hash and probe the header only, which is what <c>train</c> runs first; files that turn out to be
     /// undecodable are then skipped by the loader.</summary>
     public bool DecodeImages { get; init; } = true;
+    /// <summary>With <see cref="DecodeImages"/> false: a cache directory where each file's hash and header are
+    /// remembered (by path, size and mtime), so checking the same data again only stats it. Null: no memo.</summary>
+    public string? MemoCacheRoot { get; init; }
 }
 
 /// <summary>
@@ -73,8 +76,10 @@ public static class DatasetChecker
             issues.Add(new(CheckSeverity.Warning, IssueKind.NonImage,
                 $"not an image file (extension '{Path.GetExtension(f.Path)}'); it will be ignored", [f.Path]));
         int workers = options.Workers > 0 ? options.Workers : Environment.ProcessorCount;
+        var memo = options.DecodeImages || options.MemoCacheRoot is null ? null : FileCheckMemo.Open(options.MemoCacheRoot, root);
         Parallel.ForEach(images, new ParallelOptions { MaxDegreeOfParallelism = workers },
-            item => results.Add(Inspect(item.f, item.Split, decode, options.DecodeImages)));
+            item => results.Add(Inspect(item.f, item.Split, decode, options.DecodeImages, memo)));
+        memo?.Save(images.Select(i => i.f.Path));
         var ok = results.Where(r => r.Error is null).OrderBy(r => r.Sample.Path, StringComparer.Ordinal).ToList();
 
         foreach (var r in results.Where(r => r.Error is not null).OrderBy(r => r.Sample.Path, StringComparer.Ordinal))
@@ -90,7 +95,7 @@ public static class DatasetChecker
             issues, verdict);
     }
 
-    private static FileResult Inspect(ImageSample sample, string split, DecodeOptions decode, bool fullDecode)
+    private static FileResult Inspect(ImageSample sample, string split, DecodeOptions decode, bool fullDecode, FileCheckMemo? memo)
     {
         try
         {
@@ -98,13 +103,18 @@ public static class DatasetChecker
             if (IO.SpecialFiles.IsEmptyOrSpecial(sample.Path)) return new(sample, split, EncodedBytes.EmptyOrSpecial, null, null); // never open a pipe or device
             if (info.Exists && info.Length > decode.MaxFileBytes)
                 return new(sample, split, $"file is {info.Length / 1e6:F0} MB, over the {decode.MaxFileBytes / 1e6:F0} MB limit", null, null);
-            byte[] bytes = File.ReadAllBytes(sample.Path);
-            string hash = Convert.ToHexString(SHA256.HashData(bytes));
-            var header = ImageDecoder.Probe(bytes);
+            byte[]? bytes = null;
+            if (memo is null || !memo.TryGet(sample.Path, info, out string hash, out var header))
+            {
+                bytes = File.ReadAllBytes(sample.Path);
+                hash = Convert.ToHexString(SHA256.HashData(bytes));
+                header = ImageDecoder.Probe(bytes);
+                memo?.Set(sample.Path, info, hash, header);
+            }
             if (header.Pixels > decode.MaxPixels)
                 return new(sample, split, $"{header.Width}x{header.Height} is over the {decode.MaxPixels / 1e6:F0} MP pixel limit", null, null);
             // A full decode (every scanline, so truncation shows) at reduced scale: integrity, not pixels, matters here.
-            if (fullDecode) ImageDecoder.Decode(bytes, decode, minShortSide: 64);
+            if (fullDecode) ImageDecoder.Decode(bytes ?? File.ReadAllBytes(sample.Path), decode, minShortSide: 64);
             return new(sample, split, null, header, hash);
         }
         catch (ImageDecodeException ex) { return new(sample, split, ex.Reason, null, null); }

@@ -80,19 +80,18 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         ImageClassifier model;
         using (timings.Measure("libtorch")) manual_seed(o.Seed);   // the first torch call loads libtorch
         using (timings.Measure("create_model")) model = spec.Create(data.Classes.Count);
-        string? from = null;
+        string? from = o.Pretrained ? Pretrained.Resolve(spec, o.WeightsPath) : null;
         bool frozen = o.Strategy == Strategy.Frozen && o.Freeze == "features";
         // Frozen with ONNX Runtime as the engine: the .onnx file computes the features and only the head trains, so the
         // TorchSharp copy of the backbone is imported only if someone asks for TrainResult.Model.
-        bool deferImport = frozen && o.Pretrained && FrozenFeatures.Resolve(o.Engine, spec, from = Pretrained.Resolve(spec, o.WeightsPath)) == FeatureEngine.Onnx;
+        bool deferImport = frozen && from is not null && FrozenFeatures.Resolve(o.Engine, spec, from) == FeatureEngine.Onnx;
         if (deferImport)
         {
             Freezing.FreezeTo(model, spec, spec.LayerGroups.Count - 1);
             reporter?.Info($"pretrained {spec.Name} backbone: {from} (run by ONNX Runtime; new {data.Classes.Count}-class head)");
         }
-        else if (o.Pretrained)
+        else if (from is not null)
         {
-            from = Pretrained.Resolve(spec, o.WeightsPath);
             LoadReport report;
             using (timings.Measure("load_weights")) report = Pretrained.Load(model, spec, from);
             reporter?.Info($"loaded pretrained {spec.Name} weights from {from} ({report.Loaded.Count} tensors; new {data.Classes.Count}-class head)");

@@ -91,4 +91,28 @@ public class FrozenBackboneBundleTests : IClassFixture<FrozenBackboneBundleTests
         var e2 = Assert.Throws<HeadstartException>(() => ModelBundle.Load(swapped));
         Assert.Contains("SHA-256 differs", e2.Message);
     }
+
+    [SharedFact("fixtures/torchvision/mobilenet_v2.legacy.pth")]
+    public void TorchvisionPthBackboneWithItsOwnHeadMakesASplitBundleToo()
+    {
+        // A legacy-format torchvision file run by TorchSharp: the file's 1000-class classifier is skipped on load, the
+        // bundle's 2-class head comes from model.safetensors.
+        using var tmp = new TempDir("frozen-bundle-pth");
+        SyntheticImages.WriteImageFolder(tmp.Combine("data"), classes: 2, trainPerClass: 4, valPerClass: 2);
+        var data = ImageFolder.Load(tmp.Combine("data"));
+        string weights = SharedData.PathTo("fixtures/torchvision/mobilenet_v2.legacy.pth");
+        using var result = new TransferTrainer().Train(data, new TrainOptions
+        {
+            Model = "mobilenet_v2", WeightsPath = weights, Epochs = 2, CacheDir = "none",
+        });
+        ModelBundle.Save(tmp.Combine("split"), result);
+        var m = ModelBundle.ReadManifest(tmp.Combine("split"));
+        Assert.Equal("backbone.pth", m.BackboneFile);
+        var (_, _, loaded) = ModelBundle.Load(tmp.Combine("split"));
+        using (loaded)
+        {
+            var expected = result.Model.state_dict();
+            foreach (var (k, t) in loaded.state_dict()) Assert.True(t.allclose(expected[k], rtol: 0, atol: 0), $"{k} differs");
+        }
+    }
 }

@@ -106,7 +106,7 @@ internal sealed class CNBlock : Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var y = stochastic_depth.call(layer_scale * block.call(input));   // (B, C, H, W)
-        return y.add_(input).MoveToOuterDisposeScope();
+        return y.add_(input, Scalars.One).MoveToOuterDisposeScope();
     }
 }
 

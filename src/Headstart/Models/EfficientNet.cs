@@ -134,7 +134,7 @@ internal sealed class MBConv : Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var y = block.call(input);
-        if (useResidual) y = stochastic_depth.call(y).add_(input);   // identity in eval mode
+        if (useResidual) y = stochastic_depth.call(y).add_(input, Scalars.One);   // identity in eval mode
         return y.MoveToOuterDisposeScope();
     }
 }

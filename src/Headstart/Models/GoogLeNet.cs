@@ -122,9 +122,9 @@ internal static class InceptionCommon
     public static Tensor TransformInput(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var ch0 = x[.., 0].unsqueeze(1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5;
-        var ch1 = x[.., 1].unsqueeze(1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5;
-        var ch2 = x[.., 2].unsqueeze(1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5;
+        var ch0 = x[.., 0].unsqueeze(1).mul(Scalars.Of(0.229 / 0.5)).add(Scalars.Of((0.485 - 0.5) / 0.5), Scalars.One);
+        var ch1 = x[.., 1].unsqueeze(1).mul(Scalars.Of(0.224 / 0.5)).add(Scalars.Of((0.456 - 0.5) / 0.5), Scalars.One);
+        var ch2 = x[.., 2].unsqueeze(1).mul(Scalars.Of(0.225 / 0.5)).add(Scalars.Of((0.406 - 0.5) / 0.5), Scalars.One);
         return torch.cat([ch0, ch1, ch2], 1).MoveToOuterDisposeScope();
     }
 

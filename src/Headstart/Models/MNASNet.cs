@@ -115,7 +115,7 @@ internal sealed class MnasInvertedResidual : Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var y = layers.call(input);
-        return (applyResidual ? y.add_(input) : y).MoveToOuterDisposeScope();
+        return (applyResidual ? y.add_(input, Scalars.One) : y).MoveToOuterDisposeScope();
     }
 }
 

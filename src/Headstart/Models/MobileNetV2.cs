@@ -87,6 +87,6 @@ internal sealed class InvertedResidualV2 : Module<Tensor, Tensor>
     {
         if (!useResConnect) return conv.call(x);
         using var scope = NewDisposeScope();
-        return (x + conv.call(x)).MoveToOuterDisposeScope();
+        return x.add(conv.call(x), Scalars.One).MoveToOuterDisposeScope();
     }
 }

@@ -132,6 +132,6 @@ internal sealed class InvertedResidualV3 : Module<Tensor, Tensor>
     {
         if (!useResConnect) return block.call(input);
         using var scope = NewDisposeScope();
-        return block.call(input).add_(input).MoveToOuterDisposeScope();
+        return block.call(input).add_(input, Scalars.One).MoveToOuterDisposeScope();
     }
 }

@@ -106,7 +106,7 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
         var identity = downsample is null ? x : downsample.call(x);
         var y = relu.call(bn1.call(conv1.call(x)));
         y = bn2.call(conv2.call(y));
-        return relu.call(y.add_(identity)).MoveToOuterDisposeScope();
+        return relu.call(y.add_(identity, Scalars.One)).MoveToOuterDisposeScope();
     }
 }
 
@@ -144,6 +144,6 @@ internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
         var y = relu.call(bn1.call(conv1.call(x)));
         y = relu.call(bn2.call(conv2.call(y)));
         y = bn3.call(conv3.call(y));
-        return relu.call(y.add_(identity)).MoveToOuterDisposeScope();
+        return relu.call(y.add_(identity, Scalars.One)).MoveToOuterDisposeScope();
     }
 }

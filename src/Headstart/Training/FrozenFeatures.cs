@@ -132,7 +132,7 @@ public sealed class FrozenFeatures : IDisposable
         if (ValMirrorX is not null)
         {
             var mirrored = nn.functional.log_softmax(model.ForwardClassifier(ValMirrorX), 1);
-            logp = ((logp.exp() + mirrored.exp()) / 2).log();
+            logp = logp.exp().add(mirrored.exp(), Scalars.One).div(Scalars.Of(2)).log();   // mean of the two views' probabilities
         }
         return logp.MoveToOuterDisposeScope();
     }

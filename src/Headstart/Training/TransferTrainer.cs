@@ -272,7 +272,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
                             seen.Add(row);
                             labels[row] = batch.Labels[i];
                             var pi = p[i].detach().clone().MoveToOuterDisposeScope();
-                            if (logps.Remove(row, out var prev)) { logps[row] = prev.add(pi).MoveToOuterDisposeScope(); prev.Dispose(); pi.Dispose(); }
+                            if (logps.Remove(row, out var prev)) { logps[row] = prev.add(pi, Scalars.One).MoveToOuterDisposeScope(); prev.Dispose(); pi.Dispose(); }
                             else logps[row] = pi;
                         }
                     }

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using Headstart.IO;
 using Headstart.Models;
@@ -35,7 +34,7 @@ public static class ModelBundle
             : manifest with
             {
                 BackboneFile = "backbone" + Path.GetExtension(backbone.SourcePath).ToLowerInvariant(),
-                BackboneSha256 = backbone.Sha256 ?? Sha256Of(backbone.SourcePath),
+                BackboneSha256 = backbone.Sha256 ?? FileHashes.Sha256(backbone.SourcePath),
                 FrozenGroups = backbone.FrozenGroups,
             };
         AtomicFiles.WriteDirectory(dir, tmp =>
@@ -46,7 +45,7 @@ public static class ModelBundle
             using (var sd = new StateDict())
             {
                 foreach (var (name, t) in model.state_dict())
-                    if (!InFrozenGroup(spec, name, manifest.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
+                    if (!Freezing.InFrozenGroup(spec, name, manifest.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
                 Safetensors.Write(Path.Combine(tmp, manifest.WeightsFile), sd,
                     new Dictionary<string, string> { ["arch"] = manifest.Arch, ["format"] = "pt" });
             }
@@ -57,19 +56,10 @@ public static class ModelBundle
         });
     }
 
-    /// <summary>Saves a training result: a frozen-backbone run links its pretrained weights file instead of rewriting
+    /// <summary>Saves a training result: a frozen-backbone run copies its pretrained weights file instead of rewriting
     /// the backbone (and never needs the backbone in TorchSharp at all).</summary>
     public static void Save(string dir, TrainResult result, Action<string>? extra = null) =>
         Save(dir, result.Backbone is null ? result.Model : result.TrainedParts, result.Manifest, extra, result.Backbone);
-
-    private static bool InFrozenGroup(ModelSpec spec, string key, int frozenGroups) =>
-        Freezing.GroupOf(spec, key) is var g && g >= 0 && g < frozenGroups;
-
-    private static string Sha256Of(string path)
-    {
-        using var fs = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(fs));
-    }
 
     /// <summary>
     /// Throws unless <paramref name="dir"/> is absent, empty or a Headstart bundle. Saving replaces the whole directory,
@@ -188,7 +178,7 @@ public static class ModelBundle
         string path = Path.Combine(dir, manifest.BackboneFile!);
         if (!File.Exists(path))
             throw new HeadstartException($"bundle '{dir}' is missing its backbone weights file {manifest.BackboneFile}; restore it or train again");
-        if (manifest.BackboneSha256 is { } want && Sha256Of(path) != want)
+        if (manifest.BackboneSha256 is { } want && FileHashes.Sha256(path) != want)
             throw new HeadstartException($"bundle '{dir}': {manifest.BackboneFile} is not the file the model was trained with (its SHA-256 differs); restore it or train again");
         return path;
     }
@@ -199,7 +189,7 @@ public static class ModelBundle
     {
         using (var backbone = WeightFile.Read(backbonePath))
             WeightLoader.Load(model, backbone, spec, new LoadOptions { Strict = true, SkipHead = true });
-        var expected = model.state_dict().Where(kv => !InFrozenGroup(spec, kv.Key, manifest.FrozenGroups)).ToDictionary();
+        var expected = model.state_dict().Where(kv => !Freezing.InFrozenGroup(spec, kv.Key, manifest.FrozenGroups)).ToDictionary();
         var missing = expected.Keys.Where(k => !trained.ContainsKey(k)).ToList();
         var unexpected = trained.Keys.Where(k => !expected.ContainsKey(k)).ToList();
         var mismatched = expected.Where(kv => trained.ContainsKey(kv.Key) && !trained[kv.Key].shape.SequenceEqual(kv.Value.shape)).Select(kv => kv.Key).ToList();

@@ -90,7 +90,7 @@ public static class Checkpoint
             using (var sd = new StateDict())
             {
                 foreach (var (name, t) in l.Model.state_dict())
-                    if (!IsFrozen(l.Spec, name, state.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
+                    if (!Freezing.InFrozenGroup(l.Spec, name, state.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
                 Safetensors.Write(Path.Combine(tmp, ModelFile), sd);
             }
             if (l.Optimizer is OptimizerHelper opt)
@@ -107,9 +107,6 @@ public static class Checkpoint
         });
     }
 
-    private static bool IsFrozen(Models.ModelSpec spec, string key, int frozenGroups) =>
-        Freezing.GroupOf(spec, key) is var g && g >= 0 && g < frozenGroups;
-
     internal static void Restore(string dir, Learner l, CheckpointState state, IEnumerable<ICheckpointState> stateful)
     {
         using (var sd = Safetensors.Read(Path.Combine(dir, ModelFile)))
@@ -118,7 +115,7 @@ public static class Checkpoint
             foreach (var (name, t) in l.Model.state_dict())
             {
                 // A frozen group was not saved: it still holds the pretrained values the resumed run loaded.
-                if (!sd.ContainsKey(name) && IsFrozen(l.Spec, name, state.FrozenGroups)) continue;
+                if (!sd.ContainsKey(name) && Freezing.InFrozenGroup(l.Spec, name, state.FrozenGroups)) continue;
                 if (!sd.TryGetValue(name, out var saved) || !saved.shape.SequenceEqual(t.shape))
                     throw new HeadstartException($"checkpoint '{dir}' does not match the model: tensor '{name}' is missing or has another shape");
                 t.copy_(saved);

@@ -176,8 +176,7 @@ public sealed class FeatureCache : IDisposable
             string cached = File.ReadAllText(memo).Trim();
             if (cached.Length == 64) return cached;
         }
-        string sha;
-        using (var fs = File.OpenRead(weightsPath)) sha = Convert.ToHexStringLower(SHA256.HashData(fs));
+        string sha = FileHashes.Sha256(weightsPath);
         AtomicFiles.WriteAllText(memo, sha);
         return sha;
     }

@@ -22,6 +22,11 @@ public static class Freezing
         return -1;
     }
 
+    /// <summary>True when <paramref name="key"/> belongs to one of the first <paramref name="frozenGroups"/> groups: its
+    /// value cannot change while they stay frozen (BatchNorm statistics included), so copies of it can be skipped.</summary>
+    public static bool InFrozenGroup(ModelSpec spec, string key, int frozenGroups) =>
+        GroupOf(spec, key) is var g && g >= 0 && g < frozenGroups;
+
     /// <summary>Freezes the first <paramref name="frozenGroups"/> layer groups and unfreezes the rest.</summary>
     public static void FreezeTo(ImageClassifier model, ModelSpec spec, int frozenGroups)
     {
@@ -35,9 +40,7 @@ public static class Freezing
         if (frozenGroups <= 0) return;
         foreach (var (name, module) in model.named_modules())
         {
-            if (name.Length == 0) continue;
-            int g = GroupOf(spec, name);
-            if (g >= 0 && g < frozenGroups) module.eval();
+            if (name.Length > 0 && InFrozenGroup(spec, name, frozenGroups)) module.eval();
         }
     }
 

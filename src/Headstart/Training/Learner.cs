@@ -229,14 +229,13 @@ public sealed class Learner : IDisposable
         }
     }
 
-    /// <summary>Copies of all trainable parameters and every buffer (BatchNorm stats), keyed by state-dict name.</summary>
     /// <summary>Copies of the weights that can change while the current freeze holds: frozen groups (BatchNorm
     /// statistics included) are left out, so snapshotting a re-headed ResNet copies its head, not the backbone.</summary>
     public Dictionary<string, Tensor> SnapshotWeights()
     {
         var snap = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (name, t) in Model.state_dict())
-            if (Freezing.GroupOf(Spec, name) is var g && (g < 0 || g >= FrozenGroups)) snap[name] = t.detach().clone();
+            if (!Freezing.InFrozenGroup(Spec, name, FrozenGroups)) snap[name] = t.detach().clone();
         return snap;
     }
 

@@ -87,7 +87,6 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         bool deferImport = frozen && from is not null && FrozenFeatures.Resolve(o.Engine, spec, from) == FeatureEngine.Onnx;
         if (deferImport)
         {
-            Freezing.FreezeTo(model, spec, spec.LayerGroups.Count - 1);
             reporter?.Info($"pretrained {spec.Name} backbone: {from} (run by ONNX Runtime; new {data.Classes.Count}-class head)");
         }
         else if (from is not null)
@@ -252,45 +251,37 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
     {
         model.eval();
         using var _ = no_grad();
-        int[] order = Enumerable.Range(0, data.Val.Count).ToArray();
-        var logps = new Dictionary<int, Tensor>();
-        var labels = new Dictionary<int, long>();
-        try
+        ImageTransform[] views = mirroredTf is null ? [evalTf] : [evalTf, mirroredTf];
+        int n = data.Val.Count, classes = data.Classes.Count;
+        var sums = new float[n * classes];   // (N, C) row-major: probabilities summed over the views
+        var seen = new int[n];
+        var labels = new long[n];
+        int[] order = Enumerable.Range(0, n).ToArray();
+        foreach (var tf in views)
         {
-            foreach (var tf in mirroredTf is null ? [evalTf] : new[] { evalTf, mirroredTf })
+            foreach (var batch in BatchLoader.Batches(data.Source, data.Val, order, tf, o.BatchSize, o.Seed, 0, o.Workers))
             {
-                var seen = new HashSet<int>();
-                foreach (var batch in BatchLoader.Batches(data.Source, data.Val, order, tf, o.BatchSize, o.Seed, 0, o.Workers))
+                using (batch)
+                using (var scope = NewDisposeScope())
                 {
-                    using (batch)
-                    using (var scope = NewDisposeScope())
+                    float[] p = nn.functional.softmax(model.forward(batch.Images), 1).data<float>().ToArray();   // (B, C)
+                    for (int i = 0; i < batch.Indices.Length; i++)
                     {
-                        var p = nn.functional.softmax(model.forward(batch.Images), 1);   // (B, C)
-                        for (int i = 0; i < batch.Indices.Length; i++)
-                        {
-                            int row = batch.Indices[i];
-                            seen.Add(row);
-                            labels[row] = batch.Labels[i];
-                            var pi = p[i].detach().clone().MoveToOuterDisposeScope();
-                            if (logps.Remove(row, out var prev)) { logps[row] = prev.add(pi, Scalars.One).MoveToOuterDisposeScope(); prev.Dispose(); pi.Dispose(); }
-                            else logps[row] = pi;
-                        }
+                        int row = batch.Indices[i];
+                        seen[row]++;
+                        labels[row] = batch.Labels[i];
+                        for (int c = 0; c < classes; c++) sums[row * classes + c] += p[i * classes + c];
                     }
                 }
-                // A file that decoded once but not twice keeps only the view it has.
-                foreach (var row in logps.Keys.Where(r => !seen.Contains(r)).ToList()) { logps[row].Dispose(); logps.Remove(row); }
             }
-            int[] rows = [.. logps.Keys.Order()];
-            if (rows.Length == 0) return [];
-            using var scope2 = NewDisposeScope();
-            var probs = stack(rows.Select(r => logps[r]).ToArray());                  // (N, C), sums of 1 or 2 views
-            var logp = (probs / probs.sum(1, keepdim: true)).log();
-            return ToRecords(logp, tensor(rows.Select(r => labels[r]).ToArray()), rows, data, alreadyLogSoftmax: true);
         }
-        finally
-        {
-            foreach (var t in logps.Values) t.Dispose();
-        }
+        // A file that decoded in one view but not in the other is left out, like one that never decoded.
+        int[] rows = [.. Enumerable.Range(0, n).Where(r => seen[r] == views.Length)];
+        if (rows.Length == 0) return [];
+        using var scope2 = NewDisposeScope();
+        var probs = tensor(rows.SelectMany(r => sums.AsSpan(r * classes, classes).ToArray()).ToArray()).reshape(rows.Length, classes);
+        var logp = (probs / probs.sum(1, keepdim: true)).log();                  // (N, C), the mean of the views
+        return ToRecords(logp, tensor(rows.Select(r => labels[r]).ToArray()), rows, data, alreadyLogSoftmax: true);
     }
 
     private DatasetSummary Summarise(ImageDataset data)

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using Headstart.IO;
 using Headstart.Models;
 
 namespace Headstart.Weights;
@@ -191,8 +192,7 @@ public sealed class WeightStore
             && (source.Sha256Prefix is null || h.StartsWith(source.Sha256Prefix, StringComparison.OrdinalIgnoreCase)))
             return true;
         // A file put there by hand (or an older cache): verify it once.
-        using var stream = File.OpenRead(path);
-        var hash = Convert.ToHexStringLower(SHA256.HashData(stream));
+        var hash = FileHashes.Sha256(path);
         if (source.Sha256Prefix is not null && !hash.StartsWith(source.Sha256Prefix, StringComparison.OrdinalIgnoreCase)) return false;
         try
         {

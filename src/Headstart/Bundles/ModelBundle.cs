@@ -28,7 +28,8 @@ public static class ModelBundle
     {
         EnsureReplaceable(dir);
         var spec = ModelRegistry.Get(manifest.Arch);
-        if (backbone is not null && !File.Exists(backbone.SourcePath)) backbone = null; // moved since training: save it all
+        if (backbone is not null && !File.Exists(backbone.SourcePath))
+            throw new HeadstartException($"the backbone weights file '{backbone.SourcePath}' is gone; it must stay in place until the bundle is saved");
         manifest = backbone is null
             ? manifest with { BackboneFile = null, BackboneSha256 = null, FrozenGroups = 0 }
             : manifest with

@@ -115,4 +115,20 @@ public class FrozenBackboneBundleTests : IClassFixture<FrozenBackboneBundleTests
             foreach (var (k, t) in loaded.state_dict()) Assert.True(t.allclose(expected[k], rtol: 0, atol: 0), $"{k} differs");
         }
     }
+
+    [Fact]
+    public void BackboneFileGoneBeforeSavingIsAnErrorNotARandomBackbone()
+    {
+        // ONNX Runtime ran the backbone, so TorchSharp never imported it: without the file there is nothing true to save.
+        using var tmp = new TempDir("frozen-bundle-gone");
+        SyntheticImages.WriteImageFolder(tmp.Combine("data"), classes: 2, trainPerClass: 4, valPerClass: 2);
+        string weights = tmp.Combine("resnet18.onnx");
+        File.Copy(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18), weights);
+        using var result = new TransferTrainer().Train(ImageFolder.Load(tmp.Combine("data")),
+            new TrainOptions { WeightsPath = weights, Epochs = 1, CacheDir = "none" });
+        File.Delete(weights);
+        var e = Assert.Throws<HeadstartException>(() => ModelBundle.Save(tmp.Combine("bundle"), result));
+        Assert.Contains("is gone", e.Message);
+        Assert.False(Directory.Exists(tmp.Combine("bundle")));
+    }
 }

@@ -19,11 +19,10 @@ internal static class DatasetPreflight
 
     public static DatasetReport Run(Output output, string data, string outDir, TrainOptions options)
     {
-        RefuseWritesUnder(data, ("--out", outDir),
-            ("--cache-dir", options.CacheDir is "none" or "off" ? null : options.CacheDir ?? FeatureCache.DefaultRoot));
+        string? cacheRoot = FeatureCache.Root(options.CacheDir);
+        RefuseWritesUnder(data, ("--out", outDir), ("--cache-dir", cacheRoot));
         ModelBundle.EnsureReplaceable(outDir); // before training, not after
         var clock = Stopwatch.StartNew();
-        string? cacheRoot = options.CacheDir is "none" or "off" ? null : options.CacheDir ?? FeatureCache.DefaultRoot;
         var report = DatasetChecker.Check(data, new DatasetCheckOptions { DecodeImages = false, Workers = options.Workers, MemoCacheRoot = cacheRoot });
         var fatal = report.Issues.Where(i => i.Severity == CheckSeverity.Fatal).ToList();
         if (fatal.Count > 0)

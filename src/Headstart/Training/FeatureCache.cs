@@ -37,6 +37,9 @@ public sealed class FeatureCache : IDisposable
         LoadIndex();
     }
 
+    /// <summary>The cache root a --cache-dir value names: null for "none"/"off", the default root when unset.</summary>
+    public static string? Root(string? cacheDir) => cacheDir is "none" or "off" ? null : cacheDir ?? DefaultRoot;
+
     /// <summary>$HEADSTART_CACHE, else $XDG_CACHE_HOME/headstart/features, else ~/.cache/headstart/features.</summary>
     public static string DefaultRoot
     {

@@ -78,7 +78,7 @@ public sealed class FrozenFeatures : IDisposable
                              $"({1 + views} view(s) per training image{(tta ? ", mirrored validation views" : "")})", total);
 
         // The disk cache is keyed by everything that changes a feature: model, weights, preprocessing, view, engine.
-        string? cacheRoot = o.CacheDir is "none" or "off" || weightsPath is null ? null : o.CacheDir ?? FeatureCache.DefaultRoot;
+        string? cacheRoot = weightsPath is null ? null : FeatureCache.Root(o.CacheDir);
         string? weightsHash = cacheRoot is null ? null : FeatureCache.WeightsFingerprint(weightsPath!, cacheRoot);
         string preprocessing = JsonSerializer.Serialize(spec.Preprocessing, BundleManifest.JsonOptions);
         int hits = 0;

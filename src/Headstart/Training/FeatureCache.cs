@@ -68,6 +68,10 @@ public sealed class FeatureCache : IDisposable
 
     public int Count => index.Count;
 
+    /// <summary>True when the index has an entry for <paramref name="key"/> (a row or a cached decode failure). The row
+    /// itself is only checked when read (<see cref="TryRead"/>).</summary>
+    public bool Contains(string key) => index.ContainsKey(key);
+
     /// <summary>Reads a cached row into <paramref name="destination"/>; false when absent or corrupt (then dropped).
     /// A cached decode failure returns true with <paramref name="skipReason"/> set.</summary>
     public bool TryRead(string key, Span<float> destination, out string? skipReason)

@@ -44,17 +44,68 @@ public sealed class FrozenFeatures : IDisposable
         return requested == FeatureEngine.Auto ? (onnxFile && spec.Name == "resnet18-cntk" ? FeatureEngine.Onnx : FeatureEngine.Torch) : requested;
     }
 
+    /// <summary>One backbone pass over a split: which images, under which view (its cache name), with which transform.</summary>
+    private sealed record ViewPass(IReadOnlyList<ImageSample> Samples, string Name, int Seed, bool Val);
+
+    /// <summary>The passes of a frozen run, in extraction order: the training images' centre crop, their mirror image
+    /// (views >= 1) and random augmented views, then the validation centre crop and, with flip TTA, its mirror.</summary>
+    private static List<ViewPass> Passes(ImageDataset data, TrainOptions o)
+    {
+        int views = o.Augment == AugmentLevel.None ? 0 : Math.Max(0, o.AugmentViews);
+        var random = o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment;
+        var passes = new List<ViewPass> { new(data.Train, "centre", 0, false) };
+        if (views >= 1) passes.Add(new(data.Train, "mirror", 0, false));
+        for (int v = 2; v <= views; v++) passes.Add(new(data.Train, $"random-{random}-{v}-seed{o.Seed}", v, false));
+        passes.Add(new(data.Val, "centre", 0, true));
+        // --augment none means no augmentation at all: no cached views and no test-time flip.
+        if (o.TestTimeFlip && o.Augment != AugmentLevel.None) passes.Add(new(data.Val, "mirror", 0, true));
+        return passes;
+    }
+
+    /// <summary>The cache namespace of one view: everything that changes a feature (model, weights, preprocessing,
+    /// view, engine).</summary>
+    private static string Namespace(ModelSpec spec, string weightsHash, string view, FeatureEngine engine) =>
+        FeatureCache.Namespace(spec.Name, weightsHash, JsonSerializer.Serialize(spec.Preprocessing, BundleManifest.JsonOptions),
+            view, engine.ToString());
+
+    /// <summary>
+    /// True when the on-disk cache already holds every feature (or cached decode failure) a frozen run on
+    /// <paramref name="data"/> needs: a warm run, which never runs the backbone. Cheap (file stats and the cache
+    /// indexes); a cold run uses it to start building the backbone's session early (<see cref="PendingOrtSession"/>).
+    /// </summary>
+    public static bool AllCached(ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o)
+    {
+        string? cacheRoot = weightsPath is null ? null : FeatureCache.Root(o.CacheDir);
+        if (cacheRoot is null) return false;
+        var engine = Resolve(o.Engine, spec, weightsPath);
+        string weightsHash = FeatureCache.WeightsFingerprint(weightsPath!, cacheRoot);
+        foreach (var pass in Passes(data, o))
+        {
+            using var cache = new FeatureCache(cacheRoot, Namespace(spec, weightsHash, pass.Name, engine));
+            if (!pass.Samples.All(s => cache.Contains(FeatureCache.KeyOf(s)))) return false;
+        }
+        return true;
+    }
+
+    /// <param name="session">An ONNX Runtime session already being built (<see cref="PendingOrtSession"/>), taken on
+    /// the first cache miss when ONNX Runtime is the engine; else one is built then.</param>
     public static FrozenFeatures Extract(ImageClassifier model, ModelSpec spec, string? weightsPath, ImageDataset data,
-        TrainOptions o, float[]? meanImage, ITrainingReporter? reporter, Action<SkippedFile> onSkipped, CancellationToken ct)
+        TrainOptions o, float[]? meanImage, ITrainingReporter? reporter, Action<SkippedFile> onSkipped, CancellationToken ct,
+        PendingOrtSession? session = null, StageTimings? timings = null)
     {
         var engine = Resolve(o.Engine, spec, weightsPath);
         // Created on the first cache miss only: a warm run never pays for building the ONNX Runtime session.
-        var ort = new Lazy<OrtFeatureExtractor>(() => new OrtFeatureExtractor(weightsPath!, allowSpinning: false));
+        var ort = new Lazy<OrtFeatureExtractor>(() =>
+        {
+            if (session is not null) return session.Take();
+            using var _ = timings?.Measure("ort_session");
+            return new OrtFeatureExtractor(weightsPath!, allowSpinning: false);
+        });
         model.eval();
         Func<Tensor, Tensor> backbone = engine == FeatureEngine.Onnx ? x => ort.Value.Extract(x) : model.ForwardFeatures;
         try
         {
-            return ExtractWith(backbone, engine, model, spec, weightsPath, data, o, meanImage, reporter, onSkipped, ct);
+            return ExtractWith(backbone, engine, spec, weightsPath, data, o, meanImage, reporter, onSkipped, ct);
         }
         finally
         {
@@ -62,51 +113,50 @@ public sealed class FrozenFeatures : IDisposable
         }
     }
 
-    private static FrozenFeatures ExtractWith(Func<Tensor, Tensor> backbone, FeatureEngine engine, ImageClassifier model,
-        ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o, float[]? meanImage, ITrainingReporter? reporter,
+    private static FrozenFeatures ExtractWith(Func<Tensor, Tensor> backbone, FeatureEngine engine, ModelSpec spec,
+        string? weightsPath, ImageDataset data, TrainOptions o, float[]? meanImage, ITrainingReporter? reporter,
         Action<SkippedFile> onSkipped, CancellationToken ct)
     {
-
+        if (data.Val.Count == 0)
+            throw new HeadstartException("the validation split is empty: add images to val/ or use a larger --val-split");
         var centre = ImageTransform.Eval(spec.Preprocessing, meanImage);
         var mirror = ImageTransform.EvalMirrored(spec.Preprocessing, meanImage);
         var random = ImageTransform.Train(spec.Preprocessing, o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment, meanImage);
-        int views = o.Augment == AugmentLevel.None ? 0 : Math.Max(0, o.AugmentViews);
-        // --augment none means no augmentation at all: no cached views and no test-time flip.
-        bool tta = o.TestTimeFlip && o.Augment != AugmentLevel.None;
-        int total = data.Train.Count * (1 + views) + data.Val.Count * (tta ? 2 : 1);
+        var passes = Passes(data, o);
+        int views = passes.Count(p => !p.Val) - 1;
+        bool tta = passes.Count(p => p.Val) == 2;
+        int total = passes.Sum(p => p.Samples.Count);
         reporter?.BeginPhase($"extracting features with {(engine == FeatureEngine.Onnx ? "ONNX Runtime" : "TorchSharp")} " +
                              $"({1 + views} view(s) per training image{(tta ? ", mirrored validation views" : "")})", total);
 
-        // The disk cache is keyed by everything that changes a feature: model, weights, preprocessing, view, engine.
         string? cacheRoot = weightsPath is null ? null : FeatureCache.Root(o.CacheDir);
         string? weightsHash = cacheRoot is null ? null : FeatureCache.WeightsFingerprint(weightsPath!, cacheRoot);
-        string preprocessing = JsonSerializer.Serialize(spec.Preprocessing, BundleManifest.JsonOptions);
         int hits = 0;
-        (Tensor X, long[] Y, int[] Rows) Run(IReadOnlyList<ImageSample> samples, ImageTransform tf, string viewName, int view)
+        (Tensor X, long[] Y, int[] Rows) Run(ViewPass pass)
         {
+            var tf = pass.Name == "centre" ? centre : pass.Name == "mirror" ? mirror : random;
             Action<int> tick = n => reporter?.AdvancePhase(n);
             if (cacheRoot is null)
-                return FeatureExtractor.Extract(backbone, data.Source, samples, tf, o.BatchSize, o.Seed, view, o.Workers, onSkipped, tick, ct);
-            string ns = FeatureCache.Namespace(spec.Name, weightsHash!, preprocessing, viewName, engine.ToString());
-            using var cache = new FeatureCache(cacheRoot, ns);
-            var (x, y, rows, h) = CachedFeatures.Extract(cache, backbone, data.Source, samples, tf, o.BatchSize, o.Seed, view, o.Workers, onSkipped, tick, ct);
+                return FeatureExtractor.Extract(backbone, data.Source, pass.Samples, tf, o.BatchSize, o.Seed, pass.Seed, o.Workers, onSkipped, tick, ct);
+            using var cache = new FeatureCache(cacheRoot, Namespace(spec, weightsHash!, pass.Name, engine));
+            var (x, y, rows, h) = CachedFeatures.Extract(cache, backbone, data.Source, pass.Samples, tf, o.BatchSize, o.Seed, pass.Seed, o.Workers, onSkipped, tick, ct);
             hits += h;
             return (x, y, rows);
         }
 
         var parts = new List<Tensor>();
         var labels = new List<long>();
-        void Add((Tensor X, long[] Y, int[] Rows) r) { parts.Add(r.X); labels.AddRange(r.Y); }
-        Add(Run(data.Train, centre, "centre", 0));
-        if (views >= 1) Add(Run(data.Train, mirror, "mirror", 0));
-        for (int v = 2; v <= views; v++) Add(Run(data.Train, random, $"random-{random.Level}-{v}-seed{o.Seed}", v));
-        if (data.Val.Count == 0)
-            throw new HeadstartException("the validation split is empty: add images to val/ or use a larger --val-split");
-        var (valX, valY, valRows) = Run(data.Val, centre, "centre", 0);
+        foreach (var pass in passes.Where(p => !p.Val))
+        {
+            var (x, y, _) = Run(pass);
+            parts.Add(x);
+            labels.AddRange(y);
+        }
+        var (valX, valY, valRows) = Run(passes.First(p => p.Val));
         Tensor? valMirror = null;
         if (tta)
         {
-            var (mx, _, mrows) = Run(data.Val, mirror, "mirror", 0);
+            var (mx, _, mrows) = Run(passes.Last());
             if (mrows.SequenceEqual(valRows)) valMirror = mx;
             else mx.Dispose();   // a file that decoded once but not twice: skip TTA rather than misalign rows
         }

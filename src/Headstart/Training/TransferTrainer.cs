@@ -77,14 +77,17 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         if (data.Classes.Count < 2) throw new HeadstartException($"need at least 2 classes, found {data.Classes.Count} in {data.Root}");
         if (data.Train.Count == 0) throw new HeadstartException($"no training images in {data.Root}");
         var spec = ModelRegistry.Get(o.Model);
-        ImageClassifier model;
-        using (timings.Measure("libtorch")) manual_seed(o.Seed);   // the first torch call loads libtorch
-        using (timings.Measure("create_model")) model = spec.Create(data.Classes.Count);
         string? from = o.Pretrained ? Pretrained.Resolve(spec, o.WeightsPath) : null;
         bool frozen = o.Strategy == Strategy.Frozen && o.Freeze == "features";
         // Frozen with ONNX Runtime as the engine: the .onnx file computes the features and only the head trains, so the
         // TorchSharp copy of the backbone is imported only if someone asks for TrainResult.Model.
         bool deferImport = frozen && from is not null && FrozenFeatures.Resolve(o.Engine, spec, from) == FeatureEngine.Onnx;
+        // ...and when some features are not cached yet, its session is built on another core while libtorch loads and
+        // the model is built (each about 0.3 s of one core).
+        using var session = deferImport && !FrozenFeatures.AllCached(spec, from, data, o) ? PendingOrtSession.Start(from!, timings) : null;
+        ImageClassifier model;
+        using (timings.Measure("libtorch")) manual_seed(o.Seed);   // the first torch call loads libtorch
+        using (timings.Measure("create_model")) model = spec.Create(data.Classes.Count);
         if (deferImport)
         {
             reporter?.Info($"pretrained {spec.Name} backbone: {from} (run by ONNX Runtime; new {data.Classes.Count}-class head)");
@@ -132,7 +135,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         {
             // Fast path: the backbone runs once per image (and per view); only the classifier section trains.
             var extracting = timings.Measure("features");
-            using var feats = FrozenFeatures.Extract(model, spec, from, data, o, meanImage, reporter, SkipOnce, ct);
+            using var feats = FrozenFeatures.Extract(model, spec, from, data, o, meanImage, reporter, SkipOnce, ct, session, timings);
             extracting.Dispose();
             weightsSha256 = feats.WeightsSha256;
             var trainSet = new TensorBatchSource(feats.TrainX, tensor(feats.TrainY), o.BatchSize, o.Seed);

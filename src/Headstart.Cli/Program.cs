@@ -28,4 +28,5 @@ if (parse.Errors.Count > 0)
     Console.Error.WriteLine("Run 'headstart --help' for usage.");
     return Shell.UsageError;
 }
-return parse.Invoke();
+ProcessExit.Now(parse.Invoke());
+return Shell.Ok; // not reached

@@ -43,6 +43,7 @@ public static class TrainCommand
     private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
     private static readonly Option<string?> Resume = Opt.Maybe<string>("--resume", "Continue an interrupted run from its checkpoint: the bundle path it was writing (uses BUNDLE.checkpoint) or a checkpoint directory; training options come from the checkpoint");
     private static readonly Option<string?> CheckpointDir = Opt.Maybe<string>("--checkpoint-dir", "Where to write a checkpoint after every epoch (default: OUT.checkpoint next to the bundle, removed once the bundle is saved; 'none' disables)");
+    private static readonly Option<double> CheckpointEvery = Opt.Of("--checkpoint-every", "Seconds: skip an epoch's checkpoint when the last one is younger (a resumed run repeats those epochs); 0 = after every epoch", 10.0);
     private static readonly Option<string> Engine = Opt.Choice("--engine", "frozen: engine for the backbone pass (auto: ONNX Runtime for resnet18-cntk's .onnx weights, else TorchSharp)", "auto", "auto", "torch", "onnx");
     private static readonly Option<bool> Tta = Opt.Flag("--tta", "Average validation predictions with the mirrored image (flip test-time augmentation: one more pass per val image). evaluate and predict don't apply it, so the bundle's val accuracy is then the TTA one");
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
@@ -53,7 +54,7 @@ public static class TrainCommand
         {
             Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, FineTuneLr, Optimizer, Schedule,
             StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
-            Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir,
+            Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir, CheckpointEvery,
         };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
@@ -89,7 +90,7 @@ public static class TrainCommand
                         $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}");
             if (dataset.Skipped.Count > 0) output.Warn($"{dataset.Skipped.Count} file(s) skipped while scanning (see model.json)");
             var reporter = new ConsoleReporter(output);
-            var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume);
+            var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume, NotNegative(parse.GetValue(CheckpointEvery), "--checkpoint-every"));
             using var result = reporter.Run(() => new TransferTrainer(reporter, timings).Train(dataset, options, checkpoint));
             // The report is written into the bundle's temp directory, so it is part of the atomic write.
             using (timings.Measure("save"))
@@ -168,6 +169,9 @@ public static class TrainCommand
         TestTimeFlip = parse.GetValue(Tta),
         ValSplit = parse.GetValue(ValSplit),
     };
+
+    private static double NotNegative(double v, string name) =>
+        v >= 0 ? v : throw new CliException($"{name} must be 0 or more, got {v}", Shell.UsageError);
 
     private static int Positive(int v, string name) =>
         v > 0 ? v : throw new CliException($"{name} must be positive, got {v}", Shell.UsageError);

@@ -142,10 +142,15 @@ public static class Checkpoint
 /// Writes a checkpoint after every epoch and, when given one to resume from, restores it at the start of the matching
 /// Fit (phase) and skips the phases and epochs it already covers. Runs after the recorder and the best/early-stopping
 /// callbacks so their state for the finished epoch is included.
+/// With <paramref name="minInterval"/>, an epoch that ends sooner than that after the last checkpoint (or the start) is
+/// not checkpointed: a resumed run then repeats those epochs, to the same weights, in less time than the writes took
+/// (a frozen head's epoch on cached features takes milliseconds; its checkpoint about 3 ms).
 /// </summary>
-public sealed class CheckpointCallback(string directory, TrainOptions? options = null, string? resumeFrom = null) : Callback
+public sealed class CheckpointCallback(string directory, TrainOptions? options = null, string? resumeFrom = null,
+    TimeSpan minInterval = default) : Callback
 {
     private int phase = -1;
+    private long lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
     private CheckpointState? pending = resumeFrom is null ? null : Checkpoint.ReadState(resumeFrom);
 
     public override int Order => 100;
@@ -168,6 +173,7 @@ public sealed class CheckpointCallback(string directory, TrainOptions? options =
 
     public override void AfterEpoch(Learner l)
     {
+        if (System.Diagnostics.Stopwatch.GetElapsedTime(lastWrite) < minInterval) return;
         var extra = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [Checkpoint.RngKey] = get_rng_state() };
         var cbState = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         foreach (var s in l.Callbacks.OfType<ICheckpointState>()) cbState[s.StateKey] = s.SaveState(extra);
@@ -179,5 +185,6 @@ public sealed class CheckpointCallback(string directory, TrainOptions? options =
         };
         try { Checkpoint.Write(Directory, l, state, extra); }
         finally { foreach (var t in extra.Values) t.Dispose(); }
+        lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
     }
 }

@@ -52,8 +52,10 @@ public sealed class TrainResult(ImageClassifier model, ModelSpec spec, BundleMan
     public void Dispose() => model.Dispose();
 }
 
-/// <summary>Checkpointing of a training run: where to write one every epoch, and optionally one to resume from.</summary>
-public sealed record CheckpointOptions(string Directory, string? ResumeFrom = null);
+/// <summary>Checkpointing of a training run: where to write one after each epoch, and optionally one to resume from.</summary>
+/// <param name="MinIntervalSeconds">Skip an epoch's checkpoint when the last one was written less than this long ago
+/// (0 = after every epoch); see <see cref="CheckpointCallback"/>.</param>
+public sealed record CheckpointOptions(string Directory, string? ResumeFrom = null, double MinIntervalSeconds = 0);
 
 /// <summary>
 /// The transfer-learning recipe end to end: build the pretrained backbone, freeze it, re-head to N classes, train
@@ -112,7 +114,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         if (o.ClipGradNorm is double clip) callbacks.Add(new GradientClipCallback(clip));
         if (checkpoint is not null)
         {
-            var cp = new CheckpointCallback(checkpoint.Directory, o, checkpoint.ResumeFrom);
+            var cp = new CheckpointCallback(checkpoint.Directory, o, checkpoint.ResumeFrom, TimeSpan.FromSeconds(checkpoint.MinIntervalSeconds));
             if (cp.Pending is { } resumed)
             {
                 CheckSameOptions(o, resumed.Options, checkpoint.ResumeFrom!);

@@ -117,4 +117,34 @@ public class CheckpointTests
         Assert.NotEmpty(saved.Keys);
         Assert.All(saved.Keys, k => Assert.Equal(Spec.LayerGroups.Count - 1, Freezing.GroupOf(Spec, k)));
     }
+
+    /// <summary>Sleeps after one epoch, so that epoch outlasts a checkpoint interval (runs before the checkpoint).</summary>
+    private sealed class SlowEpoch(int epoch, int ms) : Callback
+    {
+        public override int Order => 50;
+        public override void AfterEpoch(Learner l) { if (l.Epoch == epoch) Thread.Sleep(ms); }
+    }
+
+    [Fact]
+    public void MinIntervalSkipsFastEpochsAndResumeRepeatsThemToTheSameWeights()
+    {
+        var (x, y) = Features(200, 1);
+        var (vx, vy) = Features(60, 2);
+        Func<IBatchSource> train = () => new TensorBatchSource(x, y, 32, 9), valid = () => new TensorBatchSource(vx, vy, 64, 9);
+        Action<Learner> fit = l => { l.Freeze(); l.Fit(5, 0.05, new StepSchedule(2, 0.5)); };
+        var opt = new OptimizerOptions { Kind = OptimizerKind.Sgd, Momentum = 0.9 };
+        using var dir = new TempDir();
+        string never = Path.Combine(dir.Path, "never.checkpoint"), run = Path.Combine(dir.Path, "run.checkpoint");
+
+        var expected = Run(train, valid, fit, opt, false, new CheckpointCallback(never, minInterval: TimeSpan.FromHours(1)));
+        Assert.False(Directory.Exists(never), "no epoch of a fast fit outlasts an hour: nothing is written");
+
+        // Epoch 0 outlasts the interval and is checkpointed; epochs 1 and 2 take milliseconds and are not; killed in 3.
+        var interval = TimeSpan.FromMilliseconds(250);
+        Assert.Throws<Interrupted>(() => Run(train, valid, fit, opt, false,
+            new SlowEpoch(0, 400), new CheckpointCallback(run, minInterval: interval), new KillAt(0, epoch: 3, batch: 1)));
+        Assert.Equal(1, Checkpoint.ReadState(run).Epoch);
+        var resumed = Run(train, valid, fit, opt, false, new CheckpointCallback(run, resumeFrom: run, minInterval: interval));
+        AssertSameWeights(expected, resumed);
+    }
 }

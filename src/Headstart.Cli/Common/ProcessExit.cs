@@ -1,0 +1,27 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Headstart.Cli.Common;
+
+/// <summary>
+/// Ends the process once a verb has finished. On Linux it skips the native libraries' teardown: after the last output,
+/// libtorch's and ONNX Runtime's static destructors spend ~70 ms of CPU before exit_group (seen with strace -tt), a
+/// tenth of a warm <c>train</c>. Nothing is lost: bundles and caches are already renamed into place, their streams
+/// closed, the console streams are flushed here, and no code of ours runs at process exit.
+/// </summary>
+internal static class ProcessExit
+{
+    [DllImport("libc", EntryPoint = "_exit")]
+    private static extern void ExitImmediately(int status);
+
+    [DoesNotReturn]
+    public static void Now(int code)
+    {
+        Console.Out.Flush();
+        Console.Error.Flush();
+        if (OperatingSystem.IsLinux()) ExitImmediately(code);
+        Environment.Exit(code);
+        throw new UnreachableException();
+    }
+}

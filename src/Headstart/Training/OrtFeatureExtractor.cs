@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Headstart.Export.Onnx;
 using Headstart.Weights;
 using Microsoft.ML.OnnxRuntime;
@@ -23,24 +22,17 @@ public sealed class OrtFeatureExtractor : IDisposable
     /// <param name="allowSpinning">Let idle ORT workers spin-wait; turn off when other threads (decoding) share the cores.</param>
     public OrtFeatureExtractor(string onnxPath, int? intraOpThreads = null, bool allowSpinning = true)
     {
-        var model = OnnxProtoExtensions.LoadModel(onnxPath);
-        var graph = model.Graph;
-        var input = graph.Input.Where(i => !graph.Initializer.Any(t => t.Name == i.Name)).ToList();
-        if (input.Count != 1 || graph.Output.Count != 1)
-            throw new HeadstartException($"'{onnxPath}' must have one image input and one feature output to serve as a backbone.");
-        var inDims = input[0].Shape();
-        var outDims = graph.Output[0].Shape();
+        if (!File.Exists(onnxPath)) throw new HeadstartException($"ONNX file not found: '{onnxPath}'.");
+        // Batch dimension → symbolic "N", editing only the graph's input and output (not the 45 MB of weights).
+        var edit = OnnxProtoExtensions.ReadMapped(onnxPath, bytes => OnnxBatchEdit.MakeBatchSymbolic(bytes, onnxPath));
+        var inDims = edit.Input.Shape();
+        var outDims = edit.Output.Shape();
         if (inDims.Length != 4 || inDims.Skip(1).Any(d => d is null) || outDims.Length < 2 || outDims[1] is null)
             throw new HeadstartException($"'{onnxPath}' has input [{string.Join(", ", inDims)}] / output [{string.Join(", ", outDims)}]; expected (N, C, H, W) / (N, F, ...).");
-        inputName = input[0].Name;
-        outputName = graph.Output[0].Name;
+        inputName = edit.Input.Name;
+        outputName = edit.Output.Name;
         inputShape = [.. inDims.Skip(1).Select(d => d!.Value)];
         FeatureDim = outDims.Skip(1).Aggregate(1L, (a, d) => a * (d ?? throw new HeadstartException($"'{onnxPath}' has a dynamic feature dimension.")));
-
-        // Batch dimension → symbolic "N"; drop intermediate value_info, which may pin batch 1 too.
-        foreach (var v in new[] { input[0], graph.Output[0] })
-            v.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = "N" };
-        graph.ValueInfo.Clear();
 
         using var options = new SessionOptions
         {
@@ -52,7 +44,7 @@ public sealed class OrtFeatureExtractor : IDisposable
         // ORT's idle workers spin for work by default: best for a bare forward loop, but during extraction the decode
         // threads need those cores (cold flowers-small --augment none: 8.9 s without spinning, 9.2 s with).
         if (!allowSpinning) options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        session = new InferenceSession(model.ToByteArray(), options);
+        session = new InferenceSession(edit.Model, options);
     }
 
     /// <summary>The embedded resnet18-cntk backbone (ResNet18.onnx from Microsoft.ML.DnnImageFeaturizer.ResNet18).</summary>

@@ -86,16 +86,24 @@ public sealed class ImageTransform
         {
             var pixels = rgb.AsSpan(0, plane * 3);
             Geometry(image, rng, pixels);
-            // Planes in the model's channel order; values stay 0-255 until Normalise (exact for CNTK's 255 scale).
+            // Planes in the model's channel order; values stay 0-255 until normalised (exact for CNTK's 255 scale).
             int r = _p.ChannelOrder == ChannelOrder.Bgr ? 2 : 0, b = 2 - r;
             var dst = destination[..OutputLength];
+            if (Level != AugmentLevel.Standard)
+            {
+                // One pass per plane: the same float operations as the unfused path below, so the same bits.
+                NormalisePlane(pixels, component: 0, dst.Slice(r * plane, plane), r);
+                NormalisePlane(pixels, component: 1, dst.Slice(plane, plane), 1);
+                NormalisePlane(pixels, component: 2, dst.Slice(b * plane, plane), b);
+                return;
+            }
             for (int i = 0; i < plane; i++)
             {
                 dst[r * plane + i] = pixels[3 * i];
                 dst[plane + i] = pixels[3 * i + 1];
                 dst[b * plane + i] = pixels[3 * i + 2];
             }
-            if (Level == AugmentLevel.Standard) ColourJitter(dst, plane, r, b, rng);
+            ColourJitter(dst, plane, r, b, rng);
             Normalise(dst, plane);
         }
         finally
@@ -233,6 +241,26 @@ public sealed class ImageTransform
 
     private static float Grey(Span<float> x, int plane, int r, int b, int i) =>
         0.299f * x[r * plane + i] + 0.587f * x[plane + i] + 0.114f * x[b * plane + i];
+
+    /// <summary>Normalise for one channel, straight from the (S, S, 3) bytes: RGB component <paramref name="component"/>
+    /// into output plane <paramref name="plane"/>.</summary>
+    // Hot loop of a short-lived process: compiled fully optimised at once instead of starting as tier-0 code.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private void NormalisePlane(ReadOnlySpan<byte> pixels, int component, Span<float> channel, int plane)
+    {
+        float scale = _p.ValueScale / 255f, invStd = 1f / _p.Std[plane], mean = _p.Mean[plane];
+        int n = channel.Length;
+        var src = pixels[component..];
+        if (_meanImage is null)
+        {
+            for (int i = 0; i < n; i++) channel[i] = ((float)src[3 * i] * scale - mean) * invStd;
+        }
+        else
+        {
+            var meanPlane = _meanImage.AsSpan(plane * n, n);
+            for (int i = 0; i < n; i++) channel[i] = ((float)src[3 * i] * scale - meanPlane[i] - mean) * invStd;
+        }
+    }
 
     /// <summary>0-255 → model scale, minus the mean image, then (x - mean) / std per channel.</summary>
     // Hot loop of a short-lived process: compiled fully optimised at once instead of starting as tier-0 code.

@@ -27,6 +27,7 @@ var engines = new Option<string[]>("--engine")
     AllowMultipleArgumentsPerToken = true,
 };
 engines.AcceptOnlyFromAmong(InferenceBench.Engines);
+var trainRepeats = new Option<int>("--train-repeats") { Description = "Run each cold/warm train pair this many times (fresh cache each); targets use the median", DefaultValueFactory = _ => 1 };
 var repeats = new Option<int>("--repeats") { Description = "Forward passes over the images per engine; the best counts", DefaultValueFactory = _ => 1 };
 var maxImages = new Option<int>("--forward-images") { Description = "At most this many images held in memory for T_forward", DefaultValueFactory = _ => 1024 };
 var inferenceImages = new Option<int>("--inference-images") { Description = "Validation images for the inference rows", DefaultValueFactory = _ => 100 };
@@ -53,7 +54,7 @@ generate.SetAction(parse =>
 
 var root = new RootCommand("Headstart benchmark harness (issue 4): T_decode, T_forward, T_train cold/warm, accuracy, peak RSS, inference")
 {
-    dataArg, large, largeCount, largeDir, noPython, noTrain, engines, repeats, maxImages, inferenceImages, trainArgs, workDirOpt, keep,
+    dataArg, large, largeCount, largeDir, noPython, noTrain, engines, repeats, trainRepeats, maxImages, inferenceImages, trainArgs, workDirOpt, keep,
 };
 root.Subcommands.Add(generate);
 root.SetAction(parse =>
@@ -82,8 +83,8 @@ root.SetAction(parse =>
     finally
     {
         if (!parse.GetValue(keep))
-            foreach (var d in new[] { "bundles", "cache-default", "cache-none", "cache-large", "pytorch" })
-                if (Directory.Exists(Path.Combine(work, d))) Directory.Delete(Path.Combine(work, d), recursive: true);
+            foreach (var d in new[] { "bundles", "pytorch" }.Select(d => Path.Combine(work, d)).Concat(Directory.EnumerateDirectories(work, "cache-*")).ToList())
+                if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
     }
 });
 return root.Parse(args).Invoke();
@@ -107,11 +108,18 @@ int RunMain(TrainRuns runner, string work, string dataPath, string machine, Pars
 
     if (!parse.GetValue(noTrain))
     {
-        string cacheDefault = Path.Combine(work, "cache-default"), cacheNone = Path.Combine(work, "cache-none");
-        results.Runs.Add(runner.Train(Report.ColdDefault, dataPath, cacheDefault, []));
-        results.Runs.Add(runner.Train(Report.WarmDefault, dataPath, cacheDefault, []));
-        results.Runs.Add(runner.Train(Report.ColdNone, dataPath, cacheNone, ["--augment", "none"]));
-        results.Runs.Add(runner.Train(Report.WarmNone, dataPath, cacheNone, ["--augment", "none"]));
+        int n = Math.Max(1, parse.GetValue(trainRepeats));
+        for (int rep = 1; rep <= n; rep++)
+        {
+            // A fresh cache directory per repeat: every cold run is cold.
+            string cacheDefault = Path.Combine(work, $"cache-default-{rep}"), cacheNone = Path.Combine(work, $"cache-none-{rep}");
+            results.Runs.Add(runner.Train(Report.ColdDefault, dataPath, cacheDefault, []));
+            results.Runs.Add(runner.Train(Report.WarmDefault, dataPath, cacheDefault, []));
+            results.Runs.Add(runner.Train(Report.ColdNone, dataPath, cacheNone, ["--augment", "none"]));
+            results.Runs.Add(runner.Train(Report.WarmNone, dataPath, cacheNone, ["--augment", "none"]));
+            foreach (var d in new[] { cacheDefault, cacheNone })
+                if (!parse.GetValue(keep) && Directory.Exists(d)) Directory.Delete(d, recursive: true);
+        }
 
         if (results.Run(Report.ColdDefault)?.Bundle is { } bundle)
         {

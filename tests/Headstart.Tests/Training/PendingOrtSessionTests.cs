@@ -76,4 +76,26 @@ public sealed class PendingOrtSessionTests : IDisposable
         using (var r = new TransferTrainer().Train(edited, o)) { }
         Assert.True(FrozenFeatures.AllCached(spec, Onnx, edited, o));
     }
+
+    [Fact]
+    public void ExtractorReadsViewsAndNonContiguousTensorsLikeTheirDenseCopies()
+    {
+        // ONNX Runtime reads the tensor's memory directly: a view with a storage offset, or a transposed tensor, must
+        // give the features of its dense copy.
+        using var ort = new OrtFeatureExtractor(Onnx);
+        manual_seed(4);
+        using var big = randn(3, 3, 224, 224) * 50;
+        using var view = big[TensorIndex.Slice(1, 3)];                      // (2, 3, 224, 224), offset into big
+        using var transposed = big[TensorIndex.Slice(0, 2)].transpose(2, 3); // non-contiguous
+        foreach (var x in new[] { view, transposed })
+        {
+            using var dense = x.contiguous().clone();
+            using var a = ort.Extract(x);
+            using var b = ort.Extract(dense);
+            Assert.Equal(0f, (a - b).abs().max().item<float>());
+        }
+        using var fromView = ort.Extract(view);
+        using var fromFirst = ort.Extract(big[TensorIndex.Slice(0, 1)]);
+        Assert.NotEqual(0f, (fromView[0] - fromFirst[0]).abs().max().item<float>());   // the offset is honoured
+    }
 }

@@ -60,6 +60,7 @@ public static class TrainCommand
         {
             string data = parse.GetValue(Data)!;
             var options = ReadOptions(parse);
+            double checkpointEvery = NotNegative(parse.GetValue(CheckpointEvery), "--checkpoint-every");
             string? resume = parse.GetValue(Resume) is { } r ? Checkpoint.Resolve(r) : null;
             if (resume is not null)
             {
@@ -90,7 +91,7 @@ public static class TrainCommand
                         $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}");
             if (dataset.Skipped.Count > 0) output.Warn($"{dataset.Skipped.Count} file(s) skipped while scanning (see model.json)");
             var reporter = new ConsoleReporter(output);
-            var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume, NotNegative(parse.GetValue(CheckpointEvery), "--checkpoint-every"));
+            var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume, checkpointEvery);
             using var result = reporter.Run(() => new TransferTrainer(reporter, timings).Train(dataset, options, checkpoint));
             // The report is written into the bundle's temp directory, so it is part of the atomic write.
             using (timings.Measure("save"))

@@ -53,5 +53,9 @@ public class EndToEndTests
         var unknown = CliRunner.Run(["predict", "/nonexistent-bundle", "x.jpg", "--json"], null);
         Assert.Equal(1, unknown.ExitCode);
         Assert.Contains("does not exist", unknown.Json.GetProperty("error").GetString());
+        // A bad option value is a usage error, found before the dataset is even read.
+        var negative = CliRunner.Run(["train", "/nonexistent-folder", "--checkpoint-every", "-1", "--json"], null);
+        Assert.Equal(2, negative.ExitCode);
+        Assert.Contains("--checkpoint-every must be 0 or more", negative.Json.GetProperty("error").GetString());
     }
 }

@@ -171,8 +171,9 @@ public static class TrainCommand
         ValSplit = parse.GetValue(ValSplit),
     };
 
+    /// <summary>Seconds from 0 to 10^9 (about 32 years): beyond that TimeSpan overflows.</summary>
     private static double NotNegative(double v, string name) =>
-        v >= 0 ? v : throw new CliException($"{name} must be 0 or more, got {v}", Shell.UsageError);
+        v is >= 0 and <= 1e9 ? v : throw new CliException($"{name} must be 0 or more (seconds, at most 1e9), got {v}", Shell.UsageError);
 
     private static int Positive(int v, string name) =>
         v > 0 ? v : throw new CliException($"{name} must be positive, got {v}", Shell.UsageError);

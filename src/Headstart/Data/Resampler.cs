@@ -28,7 +28,7 @@ internal static class Resampler
     {
         var horizontal = Coefficients(boxX, boxW, src.Width, outW, winX, winW);
         var vertical = Coefficients(boxY, boxH, src.Height, outH, winY, winH);
-        int rowFirst = vertical[0].First, rowLast = vertical.Max(t => t.First + t.Weights.Length);
+        int rowFirst = vertical.Min(t => t.First), rowLast = vertical.Max(t => t.First + t.Weights.Length);
         int rows = rowLast - rowFirst, stride = winW * 3;
         if (dst.Length < winH * stride) throw new ArgumentException($"destination holds {dst.Length} bytes, needs {winH * stride}", nameof(dst));
         if (rowFirst < 0 || rowLast > src.Height || horizontal.Any(t => t.First < 0 || t.First + t.Weights.Length > src.Width))

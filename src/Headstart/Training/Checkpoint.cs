@@ -151,6 +151,9 @@ public sealed class CheckpointCallback(string directory, TrainOptions? options =
 {
     private int phase = -1;
     private long lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
+    // A checkpoint left by an earlier, interrupted run is replaced at the first epoch whatever the interval, so that
+    // --resume can never continue that run once this one has started training.
+    private bool replaceStale = resumeFrom is null && File.Exists(Path.Combine(directory, Checkpoint.StateFile));
     private CheckpointState? pending = resumeFrom is null ? null : Checkpoint.ReadState(resumeFrom);
 
     public override int Order => 100;
@@ -173,7 +176,8 @@ public sealed class CheckpointCallback(string directory, TrainOptions? options =
 
     public override void AfterEpoch(Learner l)
     {
-        if (System.Diagnostics.Stopwatch.GetElapsedTime(lastWrite) < minInterval) return;
+        if (!replaceStale && System.Diagnostics.Stopwatch.GetElapsedTime(lastWrite) < minInterval) return;
+        replaceStale = false;
         var extra = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [Checkpoint.RngKey] = get_rng_state() };
         var cbState = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         foreach (var s in l.Callbacks.OfType<ICheckpointState>()) cbState[s.StateKey] = s.SaveState(extra);

@@ -57,5 +57,7 @@ public class EndToEndTests
         var negative = CliRunner.Run(["train", "/nonexistent-folder", "--checkpoint-every", "-1", "--json"], null);
         Assert.Equal(2, negative.ExitCode);
         Assert.Contains("--checkpoint-every must be 0 or more", negative.Json.GetProperty("error").GetString());
+        var huge = CliRunner.Run(["train", "/nonexistent-folder", "--checkpoint-every", "1e12", "--json"], null);
+        Assert.Equal(2, huge.ExitCode);
     }
 }

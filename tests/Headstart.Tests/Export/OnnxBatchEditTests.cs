@@ -67,12 +67,18 @@ public sealed class OnnxBatchEditTests : IDisposable
     [InlineData("graph-less")]
     [InlineData("truncated")]
     [InlineData("two-inputs")]
+    [InlineData("huge-length")]
+    [InlineData("two-graphs")]
     public void BadModelsFailWithTheFileNamed(string kind)
     {
         byte[] bytes = kind switch
         {
             "graph-less" => new ModelProto { IrVersion = 8 }.ToByteArray(),
             "truncated" => File.ReadAllBytes(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18))[..5000],
+            // Field 7 with a length of 2^64 - 11: read as a signed number it would point 11 bytes back, to the start.
+            "huge-length" => [0x3A, 0xF5, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+            "two-graphs" => [.. new ModelProto { Graph = new GraphProto { Input = { Value("x", 1, 3) }, Output = { Value("y", 1, 2) } } }.ToByteArray(),
+                             .. new ModelProto { Graph = new GraphProto { Name = "second" } }.ToByteArray()],
             _ => new ModelProto { Graph = new GraphProto { Input = { Value("a", 1, 3), Value("b", 1, 3) }, Output = { Value("y", 1, 2) } } }.ToByteArray(),
         };
         var e = Assert.Throws<HeadstartException>(() => OnnxBatchEdit.MakeBatchSymbolic(bytes, "bad.onnx"));

@@ -147,4 +147,22 @@ public class CheckpointTests
         var resumed = Run(train, valid, fit, opt, false, new CheckpointCallback(run, resumeFrom: run, minInterval: interval));
         AssertSameWeights(expected, resumed);
     }
+
+    [Fact]
+    public void StaleCheckpointIsReplacedAtTheFirstEpochWhateverTheInterval()
+    {
+        // An interrupted run's checkpoint must not survive the first epoch of a fresh run: --resume would continue it.
+        var (x, y) = Features(64, 1);
+        Func<IBatchSource> train = () => new TensorBatchSource(x, y, 32, 9);
+        using var dir = new TempDir();
+        string cp = Path.Combine(dir.Path, "run.checkpoint");
+        Run(train, train, l => { l.Freeze(); l.Fit(3, 0.05); }, new OptimizerOptions(), false, new CheckpointCallback(cp));
+        Assert.Equal(3, Checkpoint.ReadState(cp).Epochs);
+
+        Run(train, train, l => { l.Freeze(); l.Fit(2, 0.05); }, new OptimizerOptions(), false,
+            new CheckpointCallback(cp, minInterval: TimeSpan.FromHours(1)));
+        var state = Checkpoint.ReadState(cp);
+        Assert.Equal(2, state.Epochs);   // the fresh run's
+        Assert.Equal(1, state.Epoch);    // written once, at its first epoch; the second was within the interval
+    }
 }

@@ -35,7 +35,12 @@ internal static class OnnxBatchEdit
     {
         Range? graphRange = null;
         foreach (var f in Fields(model))
-            if (f.Number == ModelGraph && f.WireType == WireFormat.WireType.LengthDelimited) graphRange = f.Payload;
+        {
+            if (f.Number != ModelGraph || f.WireType != WireFormat.WireType.LengthDelimited) continue;
+            // Protobuf would merge two graph fields into one; editing only one of them would leave the other's inputs.
+            if (graphRange is not null) throw new HeadstartException($"'{source}' has two graph fields; it is not a valid ONNX model.");
+            graphRange = f.Payload;
+        }
         if (graphRange is not { } gr) throw new HeadstartException($"'{source}' is not an ONNX model: it has no graph.");
         var graph = model[gr];
 
@@ -149,9 +154,10 @@ internal static class OnnxBatchEdit
                 case WireFormat.WireType.Fixed64: pos += 8; break;
                 case WireFormat.WireType.Fixed32: pos += 4; break;
                 case WireFormat.WireType.LengthDelimited:
-                    long length = (long)ReadVarint(message, ref pos);
+                    // Unsigned: a corrupt length of 2^63 or more must not turn negative and move pos backwards.
+                    ulong length = ReadVarint(message, ref pos);
                     valueStart = pos;
-                    if (length > message.Length - pos) throw new FormatException("a field runs past the end of its message");
+                    if (length > (ulong)(message.Length - pos)) throw new FormatException("a field runs past the end of its message");
                     pos += (int)length;
                     break;
                 default: throw new FormatException($"unsupported wire type {wire}");

@@ -60,7 +60,7 @@ public static class TrainCommand
         {
             string data = parse.GetValue(Data)!;
             var options = ReadOptions(parse);
-            double checkpointEvery = NotNegative(parse.GetValue(CheckpointEvery), "--checkpoint-every");
+            double checkpointEvery = Seconds(parse.GetValue(CheckpointEvery), "--checkpoint-every");
             string? resume = parse.GetValue(Resume) is { } r ? Checkpoint.Resolve(r) : null;
             if (resume is not null)
             {
@@ -172,7 +172,7 @@ public static class TrainCommand
     };
 
     /// <summary>Seconds from 0 to 10^9 (about 32 years): beyond that TimeSpan overflows.</summary>
-    private static double NotNegative(double v, string name) =>
+    private static double Seconds(double v, string name) =>
         v is >= 0 and <= 1e9 ? v : throw new CliException($"{name} must be 0 or more (seconds, at most 1e9), got {v}", Shell.UsageError);
 
     private static int Positive(int v, string name) =>

@@ -45,8 +45,7 @@ public static class ModelBundle
             if (manifest.BackboneFile is { } bf) File.Copy(backbone!.SourcePath, Path.Combine(tmp, bf));
             using (var sd = new StateDict())
             {
-                foreach (var (name, t) in model.state_dict())
-                    if (!Freezing.InFrozenGroup(spec, name, manifest.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
+                foreach (var (name, t) in Freezing.UnfrozenState(model, spec, manifest.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
                 Safetensors.Write(Path.Combine(tmp, manifest.WeightsFile), sd,
                     new Dictionary<string, string> { ["arch"] = manifest.Arch, ["format"] = "pt" });
             }
@@ -190,7 +189,7 @@ public static class ModelBundle
     {
         using (var backbone = WeightFile.Read(backbonePath))
             WeightLoader.Load(model, backbone, spec, new LoadOptions { Strict = true, SkipHead = true });
-        var expected = model.state_dict().Where(kv => !Freezing.InFrozenGroup(spec, kv.Key, manifest.FrozenGroups)).ToDictionary();
+        var expected = Freezing.UnfrozenState(model, spec, manifest.FrozenGroups).ToDictionary();
         var missing = expected.Keys.Where(k => !trained.ContainsKey(k)).ToList();
         var unexpected = trained.Keys.Where(k => !expected.ContainsKey(k)).ToList();
         var mismatched = expected.Where(kv => trained.ContainsKey(kv.Key) && !trained[kv.Key].shape.SequenceEqual(kv.Value.shape)).Select(kv => kv.Key).ToList();

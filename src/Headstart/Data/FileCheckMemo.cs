@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Headstart.IO;
 
@@ -29,7 +27,7 @@ public sealed class FileCheckMemo
     /// corrupt memo file counts as empty (it only saves time).</summary>
     public static FileCheckMemo Open(string cacheRoot, string datasetRoot)
     {
-        string id = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Path.GetFullPath(datasetRoot))))[..32];
+        string id = FileHashes.OfText(Path.GetFullPath(datasetRoot));
         string file = Path.Combine(cacheRoot, "file-checks", id + ".json");
         var entries = new ConcurrentDictionary<string, Entry>(StringComparer.Ordinal);
         try

@@ -89,8 +89,7 @@ public static class Checkpoint
         {
             using (var sd = new StateDict())
             {
-                foreach (var (name, t) in l.Model.state_dict())
-                    if (!Freezing.InFrozenGroup(l.Spec, name, state.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
+                foreach (var (name, t) in Freezing.UnfrozenState(l.Model, l.Spec, state.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
                 Safetensors.Write(Path.Combine(tmp, ModelFile), sd);
             }
             if (l.Optimizer is OptimizerHelper opt)

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using System.Text;
 using Headstart.Data;
 using Headstart.IO;
@@ -60,7 +59,7 @@ public sealed class FeatureCache : IDisposable
     public static string KeyOf(ImageSample s)
     {
         var fi = new FileInfo(s.Path);
-        return fi.Exists ? Hash($"{fi.FullName}\u001f{fi.Length}\u001f{fi.LastWriteTimeUtc.Ticks}") : Hash("id:" + s.Path);
+        return fi.Exists ? FileId(fi) : Hash("id:" + s.Path);
     }
 
     /// <summary>Feature width of the rows, or 0 when the cache is empty.</summary>
@@ -176,7 +175,7 @@ public sealed class FeatureCache : IDisposable
     public static string WeightsFingerprint(string weightsPath, string root)
     {
         var fi = new FileInfo(weightsPath);
-        string id = Hash($"{fi.FullName}\u001f{fi.Length}\u001f{fi.LastWriteTimeUtc.Ticks}");
+        string id = FileId(fi);
         string memo = Path.Combine(root, "weights-sha256", id);
         if (File.Exists(memo))
         {
@@ -188,7 +187,10 @@ public sealed class FeatureCache : IDisposable
         return sha;
     }
 
-    private static string Hash(string s) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)))[..32];
+    private static string Hash(string s) => FileHashes.OfText(s);
+
+    /// <summary>A file's identity without reading it: full path, size and modification time.</summary>
+    private static string FileId(FileInfo fi) => Hash($"{fi.FullName}\u001f{fi.Length}\u001f{fi.LastWriteTimeUtc.Ticks}");
 
     private static void TryDelete(string f)
     {

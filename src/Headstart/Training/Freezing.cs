@@ -27,6 +27,11 @@ public static class Freezing
     public static bool InFrozenGroup(ModelSpec spec, string key, int frozenGroups) =>
         GroupOf(spec, key) is var g && g >= 0 && g < frozenGroups;
 
+    /// <summary>The state_dict entries (parameters and buffers) outside the first <paramref name="frozenGroups"/> groups:
+    /// what checkpoints, snapshots and frozen-backbone bundles store, since the frozen groups keep their loaded values.</summary>
+    public static IEnumerable<KeyValuePair<string, Tensor>> UnfrozenState(ImageClassifier model, ModelSpec spec, int frozenGroups) =>
+        model.state_dict().Where(kv => !InFrozenGroup(spec, kv.Key, frozenGroups));
+
     /// <summary>Freezes the first <paramref name="frozenGroups"/> layer groups and unfreezes the rest.</summary>
     public static void FreezeTo(ImageClassifier model, ModelSpec spec, int frozenGroups)
     {

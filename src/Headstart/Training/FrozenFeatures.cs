@@ -44,8 +44,10 @@ public sealed class FrozenFeatures : IDisposable
         return requested == FeatureEngine.Auto ? (onnxFile && spec.Name == "resnet18-cntk" ? FeatureEngine.Onnx : FeatureEngine.Torch) : requested;
     }
 
-    /// <summary>One backbone pass over a split: which images, under which view (its cache name), with which transform.</summary>
-    private sealed record ViewPass(IReadOnlyList<ImageSample> Samples, string Name, int Seed, bool Val);
+    private enum ViewKind { Centre, Mirror, Random }
+
+    /// <summary>One backbone pass over a split: which images, which view (its transform), and the view's cache name.</summary>
+    private sealed record ViewPass(IReadOnlyList<ImageSample> Samples, ViewKind Kind, string Name, int Seed, bool Val);
 
     /// <summary>The passes of a frozen run, in extraction order: the training images' centre crop, their mirror image
     /// (views >= 1) and random augmented views, then the validation centre crop and, with flip TTA, its mirror.</summary>
@@ -53,12 +55,12 @@ public sealed class FrozenFeatures : IDisposable
     {
         int views = o.Augment == AugmentLevel.None ? 0 : Math.Max(0, o.AugmentViews);
         var random = o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment;
-        var passes = new List<ViewPass> { new(data.Train, "centre", 0, false) };
-        if (views >= 1) passes.Add(new(data.Train, "mirror", 0, false));
-        for (int v = 2; v <= views; v++) passes.Add(new(data.Train, $"random-{random}-{v}-seed{o.Seed}", v, false));
-        passes.Add(new(data.Val, "centre", 0, true));
+        var passes = new List<ViewPass> { new(data.Train, ViewKind.Centre, "centre", 0, false) };
+        if (views >= 1) passes.Add(new(data.Train, ViewKind.Mirror, "mirror", 0, false));
+        for (int v = 2; v <= views; v++) passes.Add(new(data.Train, ViewKind.Random, $"random-{random}-{v}-seed{o.Seed}", v, false));
+        passes.Add(new(data.Val, ViewKind.Centre, "centre", 0, true));
         // --augment none means no augmentation at all: no cached views and no test-time flip.
-        if (o.TestTimeFlip && o.Augment != AugmentLevel.None) passes.Add(new(data.Val, "mirror", 0, true));
+        if (o.TestTimeFlip && o.Augment != AugmentLevel.None) passes.Add(new(data.Val, ViewKind.Mirror, "mirror", 0, true));
         return passes;
     }
 
@@ -134,7 +136,7 @@ public sealed class FrozenFeatures : IDisposable
         int hits = 0;
         (Tensor X, long[] Y, int[] Rows) Run(ViewPass pass)
         {
-            var tf = pass.Name == "centre" ? centre : pass.Name == "mirror" ? mirror : random;
+            var tf = pass.Kind switch { ViewKind.Centre => centre, ViewKind.Mirror => mirror, _ => random };
             Action<int> tick = n => reporter?.AdvancePhase(n);
             if (cacheRoot is null)
                 return FeatureExtractor.Extract(backbone, data.Source, pass.Samples, tf, o.BatchSize, o.Seed, pass.Seed, o.Workers, onSkipped, tick, ct);
@@ -171,6 +173,12 @@ public sealed class FrozenFeatures : IDisposable
             WeightsSha256 = weightsHash,
         };
     }
+
+    /// <summary>The training rows as shuffled mini-batches (the head's training set).</summary>
+    public TensorBatchSource TrainBatches(int batchSize, int seed) => new(TrainX, tensor(TrainY), batchSize, seed);
+
+    /// <summary>The validation rows (centre views), for per-epoch validation of the head.</summary>
+    public TensorBatchSource ValBatches(int seed) => new(ValX, tensor(ValY), 256, seed);
 
     /// <summary>Validation logits of the classifier section, averaged in probability space with the mirrored view.</summary>
     public Tensor ValLogProbabilities(ImageClassifier model)

@@ -234,8 +234,7 @@ public sealed class Learner : IDisposable
     public Dictionary<string, Tensor> SnapshotWeights()
     {
         var snap = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, t) in Model.state_dict())
-            if (!Freezing.InFrozenGroup(Spec, name, FrozenGroups)) snap[name] = t.detach().clone();
+        foreach (var (name, t) in Freezing.UnfrozenState(Model, Spec, FrozenGroups)) snap[name] = t.detach().clone();
         return snap;
     }
 

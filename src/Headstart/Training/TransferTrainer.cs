@@ -140,8 +140,8 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             using var feats = FrozenFeatures.Extract(model, spec, from, data, o, meanImage, reporter, SkipOnce, ct, session, timings);
             extracting.Dispose();
             weightsSha256 = feats.WeightsSha256;
-            var trainSet = new TensorBatchSource(feats.TrainX, tensor(feats.TrainY), o.BatchSize, o.Seed);
-            var valSet = new TensorBatchSource(feats.ValX, tensor(feats.ValY), 256, o.Seed);
+            var trainSet = feats.TrainBatches(o.BatchSize, o.Seed);
+            var valSet = feats.ValBatches(o.Seed);
             using var learner = new Learner(model, spec, trainSet, valSet, optimizer, callbacks, o.LabelSmoothing, o.Seed);
             learner.Freeze();
             using (timings.Measure("fit"))
@@ -166,10 +166,10 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             FrozenFeatures? feats = null;
             if (cachedHead)
                 using (timings.Measure("features"))
-                    feats = FrozenFeatures.Extract(model, spec, from, data, o with { TestTimeFlip = false }, meanImage, reporter, SkipOnce, ct);
+                    feats = FrozenFeatures.Extract(model, spec, from, data, o with { TestTimeFlip = false }, meanImage, reporter, SkipOnce, ct, timings: timings);
             using var _feats = feats;
-            IBatchSource firstTrain = feats is null ? trainSet : new TensorBatchSource(feats.TrainX, tensor(feats.TrainY), o.BatchSize, o.Seed);
-            IBatchSource? firstVal = feats is null ? imageVal : new TensorBatchSource(feats.ValX, tensor(feats.ValY), 256, o.Seed);
+            IBatchSource firstTrain = feats is null ? trainSet : feats.TrainBatches(o.BatchSize, o.Seed);
+            IBatchSource? firstVal = feats is null ? imageVal : feats.ValBatches(o.Seed);
             using var learner = new Learner(model, spec, firstTrain, firstVal, optimizer, callbacks, o.LabelSmoothing, o.Seed)
             {
                 FreezeBatchNorm = o.FreezeBatchNorm,

@@ -52,11 +52,29 @@ generate.SetAction(parse =>
     return 0;
 });
 
+var fashion = new Command("fashion-mnist", "Write a Fashion-MNIST subset (dataset-fashion-mnist) as an ImageFolder of PNGs");
+var fashionDir = new Argument<string>("dir");
+var fashionPerClass = new Option<int>("--per-class") { Description = "Training images per class", DefaultValueFactory = _ => 50 };
+var fashionVal = new Option<int>("--val-per-class") { Description = "Validation images per class (from the test file)", DefaultValueFactory = _ => 50 };
+var fashionSeed = new Option<int>("--seed") { Description = "Which images are picked", DefaultValueFactory = _ => 42 };
+fashion.Arguments.Add(fashionDir);
+fashion.Options.Add(fashionPerClass);
+fashion.Options.Add(fashionVal);
+fashion.Options.Add(fashionSeed);
+fashion.SetAction(parse =>
+{
+    string dir = parse.GetValue(fashionDir)!;
+    int n = FashionFolder.Write(dir, parse.GetValue(fashionPerClass), parse.GetValue(fashionVal), parse.GetValue(fashionSeed));
+    Log($"wrote {n} images to {Path.GetFullPath(dir)}");
+    return 0;
+});
+
 var root = new RootCommand("Headstart benchmark harness (issue 4): T_decode, T_forward, T_train cold/warm, accuracy, peak RSS, inference")
 {
     dataArg, large, largeCount, largeDir, noPython, noTrain, engines, repeats, trainRepeats, maxImages, inferenceImages, trainArgs, workDirOpt, keep,
 };
 root.Subcommands.Add(generate);
+root.Subcommands.Add(fashion);
 root.SetAction(parse =>
 {
     string cliDll = Path.Combine(repo, "src", "Headstart.Cli", "bin", "Release", "net10.0", "Headstart.Cli.dll");

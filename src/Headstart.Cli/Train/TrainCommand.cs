@@ -34,7 +34,7 @@ public static class TrainCommand
     private static readonly Option<double> LabelSmoothing = Opt.Of("--label-smoothing", "Label smoothing of the cross-entropy loss", 0.0);
     private static readonly Option<double?> ClipGrad = Opt.Maybe<double?>("--clip-grad", "Clip the gradient norm to this value");
     private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (training is deterministic for a seed on CPU)", 42);
-    private static readonly Option<string> Augment = Opt.Choice("--augment", "Augmentation: none, light (random resized crop + flip), standard (+ rotation, colour jitter)", "light", "none", "light", "standard");
+    private static readonly Option<string> Augment = Opt.Choice("--augment", "Augmentation: none, flip (centre crop, random mirror), light (random resized crop + flip), standard (+ rotation, colour jitter)", "light", "none", "flip", "light", "standard");
     private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops)", 1);
     private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
@@ -159,7 +159,7 @@ public static class TrainCommand
         LabelSmoothing = parse.GetValue(LabelSmoothing),
         ClipGradNorm = parse.GetValue(ClipGrad),
         Seed = parse.GetValue(Seed),
-        Augment = parse.GetValue(Augment) switch { "none" => AugmentLevel.None, "standard" => AugmentLevel.Standard, _ => AugmentLevel.Light },
+        Augment = parse.GetValue(Augment) switch { "none" => AugmentLevel.None, "flip" => AugmentLevel.Flip, "standard" => AugmentLevel.Standard, _ => AugmentLevel.Light },
         AugmentViews = parse.GetValue(AugmentViews),
         KeepBest = parse.GetValue(KeepBest),
         FreezeBatchNorm = parse.GetValue(FreezeBn),

@@ -13,6 +13,9 @@ public enum AugmentLevel
     Light,
     /// <summary>Light + rotation within ±10° + colour jitter (brightness, contrast, saturation ±20%).</summary>
     Standard,
+    /// <summary>The evaluation geometry (resize + centre crop), mirrored left-right at random (p = 0.5): the frozen
+    /// recipe's two cached views, drawn on the fly. The mildest augmentation, for fine-tuning on few images.</summary>
+    Flip,
 }
 
 /// <summary>
@@ -116,7 +119,7 @@ public sealed class ImageTransform
     private void Geometry(DecodedImage image, Random rng, Span<byte> pixels)
     {
         int s = OutputSize, w = image.Width, h = image.Height;
-        if (Level == AugmentLevel.None)
+        if (Level is AugmentLevel.None or AugmentLevel.Flip)
         {
             // torchvision Resize(int): shorter side -> ResizeSize, longer side truncated; CenterCrop rounds half to
             // even. (A resize target below the crop size is raised to it rather than zero-padded.)
@@ -129,7 +132,7 @@ public sealed class ImageTransform
             int left = (int)Math.Round((ow - s) / 2.0, MidpointRounding.ToEven);
             int top = (int)Math.Round((oh - s) / 2.0, MidpointRounding.ToEven);
             Resampler.Resize(image, 0, 0, w, h, ow, oh, left, top, s, s, pixels);
-            if (_mirror) MirrorRows(pixels, s);
+            if (_mirror || (Level == AugmentLevel.Flip && rng.NextDouble() < 0.5)) MirrorRows(pixels, s);
             return;
         }
         var (cx, cy, cw, ch) = RandomResizedCrop(w, h, rng);

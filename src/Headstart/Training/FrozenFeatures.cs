@@ -53,7 +53,8 @@ public sealed class FrozenFeatures : IDisposable
     /// (views >= 1) and random augmented views, then the validation centre crop and, with flip TTA, its mirror.</summary>
     private static List<ViewPass> Passes(ImageDataset data, TrainOptions o)
     {
-        int views = o.Augment == AugmentLevel.None ? 0 : Math.Max(0, o.AugmentViews);
+        // Flip has exactly two views, both cached: random views beyond the mirror would only repeat them.
+        int views = o.Augment switch { AugmentLevel.None => 0, AugmentLevel.Flip => Math.Min(1, Math.Max(0, o.AugmentViews)), _ => Math.Max(0, o.AugmentViews) };
         var random = o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment;
         var passes = new List<ViewPass> { new(data.Train, ViewKind.Centre, "centre", 0, false) };
         if (views >= 1) passes.Add(new(data.Train, ViewKind.Mirror, "mirror", 0, false));

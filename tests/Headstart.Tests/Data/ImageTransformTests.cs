@@ -126,6 +126,25 @@ public sealed class ImageTransformTests
     }
 
     [Fact]
+    public void FlipIsTheCentreCropOrItsMirrorImageBitForBit()
+    {
+        var img = Pattern(300, 200);
+        var flip = ImageTransform.Train(Raw, AugmentLevel.Flip);
+        var centre = Run(ImageTransform.Eval(Raw), img);
+        var mirror = Run(ImageTransform.EvalMirrored(Raw), img);
+        Assert.NotEqual(centre, mirror);
+        int mirrored = 0;
+        for (int seed = 0; seed < 40; seed++)
+        {
+            var output = Run(flip, img, seed);
+            Assert.Equal(output, Run(flip, img, seed));                 // the seed decides
+            if (output.SequenceEqual(mirror)) mirrored++;
+            else Assert.Equal(centre, output);
+        }
+        Assert.InRange(mirrored, 10, 30);                                 // p = 0.5 over 40 draws
+    }
+
+    [Fact]
     public void AugmentationIsDeterministicForASeedAndVariesAcrossSeeds()
     {
         var img = Pattern(320, 240);

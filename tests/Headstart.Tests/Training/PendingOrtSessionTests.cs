@@ -66,6 +66,8 @@ public sealed class PendingOrtSessionTests : IDisposable
         Assert.False(FrozenFeatures.AllCached(spec, Onnx, data, o with { TestTimeFlip = true }));
         Assert.False(FrozenFeatures.AllCached(spec, Onnx, data, o with { AugmentViews = 2 }));
         Assert.True(FrozenFeatures.AllCached(spec, Onnx, data, o with { Augment = AugmentLevel.None }));   // a subset
+        // --augment flip has exactly the centre and mirror views, however many views are asked for.
+        Assert.True(FrozenFeatures.AllCached(spec, Onnx, data, o with { Augment = AugmentLevel.Flip, AugmentViews = 3 }));
 
         // An edited image has a new key (size + mtime): that run is cold again, and its rerun warm.
         string changed = data.Val[0].Path;

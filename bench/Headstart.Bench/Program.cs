@@ -35,15 +35,11 @@ var trainArgs = new Option<string[]>("--train-arg") { Description = "Extra argum
 var workDirOpt = new Option<string?>("--work-dir") { Description = "Scratch directory (default /tmp/headstart-bench-<time>); caches and bundles are deleted unless --keep" };
 var keep = new Option<bool>("--keep") { Description = "Keep caches and bundles in the work directory" };
 
-var generate = new Command("generate", "Write an ImageFolder of generated coloured shapes (for quick runs)");
 var genDir = new Argument<string>("dir");
 var genClasses = new Option<int>("--classes") { DefaultValueFactory = _ => 2 };
 var genPerClass = new Option<int>("--per-class") { DefaultValueFactory = _ => 20 };
 var genVal = new Option<double>("--val-fraction") { Description = "> 0 writes train/ and val/ folders", DefaultValueFactory = _ => 0.25 };
-generate.Arguments.Add(genDir);
-generate.Options.Add(genClasses);
-generate.Options.Add(genPerClass);
-generate.Options.Add(genVal);
+var generate = new Command("generate", "Write an ImageFolder of generated coloured shapes (for quick runs)") { genDir, genClasses, genPerClass, genVal };
 generate.SetAction(parse =>
 {
     string dir = parse.GetValue(genDir)!;
@@ -52,20 +48,16 @@ generate.SetAction(parse =>
     return 0;
 });
 
-var fashion = new Command("fashion-mnist", "Write a Fashion-MNIST subset (dataset-fashion-mnist) as an ImageFolder of PNGs");
 var fashionDir = new Argument<string>("dir");
 var fashionPerClass = new Option<int>("--per-class") { Description = "Training images per class", DefaultValueFactory = _ => 50 };
 var fashionVal = new Option<int>("--val-per-class") { Description = "Validation images per class (from the test file)", DefaultValueFactory = _ => 50 };
 var fashionSeed = new Option<int>("--seed") { Description = "Which images are picked", DefaultValueFactory = _ => 42 };
-fashion.Arguments.Add(fashionDir);
-fashion.Options.Add(fashionPerClass);
-fashion.Options.Add(fashionVal);
-fashion.Options.Add(fashionSeed);
+var fashion = new Command("fashion-mnist", "Write a Fashion-MNIST subset (dataset-fashion-mnist) as an ImageFolder of PNGs")
+    { fashionDir, fashionPerClass, fashionVal, fashionSeed };
 fashion.SetAction(parse =>
 {
-    string dir = parse.GetValue(fashionDir)!;
-    int n = FashionFolder.Write(dir, parse.GetValue(fashionPerClass), parse.GetValue(fashionVal), parse.GetValue(fashionSeed));
-    Log($"wrote {n} images to {Path.GetFullPath(dir)}");
+    int n = FashionFolder.Write(parse.GetValue(fashionDir)!, parse.GetValue(fashionPerClass), parse.GetValue(fashionVal), parse.GetValue(fashionSeed));
+    Log($"wrote {n} Fashion-MNIST images to {Path.GetFullPath(parse.GetValue(fashionDir)!)}");
     return 0;
 });
 

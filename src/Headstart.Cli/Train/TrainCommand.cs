@@ -38,7 +38,7 @@ public static class TrainCommand
     private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops)", 1);
     private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
-    private static readonly Option<bool> FreezeBn = Opt.Flag("--freeze-bn", "fine-tune/full: keep BatchNorm statistics fixed while the layers train (steadier on small datasets)");
+    private static readonly Option<bool> FreezeBn = Opt.Flag("--freeze-bn", "fine-tune/full: keep BatchNorm in inference mode (fixed running statistics) while the layers train (steadier on small datasets, and on data unlike ImageNet)");
     private static readonly Option<bool> KeepBest = Opt.Flag("--keep-best", "Keep the weights of the best validation epoch (selection on val: its accuracy becomes optimistic)");
     private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
     private static readonly Option<string?> Resume = Opt.Maybe<string>("--resume", "Continue an interrupted run from its checkpoint: the bundle path it was writing (uses BUNDLE.checkpoint) or a checkpoint directory; training options come from the checkpoint");

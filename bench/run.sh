@@ -3,6 +3,7 @@
 #   bench/run.sh [IMAGEFOLDER] [options]   default ../shared/datasets/flowers-small; --help lists the options
 #   bench/run.sh --large                   peak RSS on 20,000 generated images (slow, opt-in)
 #   bench/run.sh generate DIR              a small generated ImageFolder (2 classes x 20 images) for a quick check
+#   bench/run.sh fashion-mnist DIR         a Fashion-MNIST subset (50 + 50 images per class) as an ImageFolder
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -16,6 +16,9 @@ public static class FashionFolder
     /// </summary>
     public static int Write(string root, int perClass, int valPerClass, int seed, string idxDir = FashionMnist.DefaultDir)
     {
+        // Into an empty folder only: images left from another export (another seed or size) would silently mix in.
+        if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
+            throw new IOException($"'{root}' is not empty: choose a new folder (or delete this one) for the export");
         var data = FashionMnist.Load(idxDir, perClass, valPerClass, seed);
         int written = 0;
         foreach (var (split, samples) in new[] { ("train", data.Train), ("val", data.Val) })

@@ -56,9 +56,17 @@ var fashion = new Command("fashion-mnist", "Write a Fashion-MNIST subset (datase
     { fashionDir, fashionPerClass, fashionVal, fashionSeed };
 fashion.SetAction(parse =>
 {
-    int n = FashionFolder.Write(parse.GetValue(fashionDir)!, parse.GetValue(fashionPerClass), parse.GetValue(fashionVal), parse.GetValue(fashionSeed));
-    Log($"wrote {n} Fashion-MNIST images to {Path.GetFullPath(parse.GetValue(fashionDir)!)}");
-    return 0;
+    try
+    {
+        int n = FashionFolder.Write(parse.GetValue(fashionDir)!, parse.GetValue(fashionPerClass), parse.GetValue(fashionVal), parse.GetValue(fashionSeed));
+        Log($"wrote {n} Fashion-MNIST images to {Path.GetFullPath(parse.GetValue(fashionDir)!)}");
+        return 0;
+    }
+    catch (Exception e) when (e is IOException or Headstart.HeadstartException)
+    {
+        Log($"error: {e.Message}");
+        return 1;
+    }
 });
 
 var root = new RootCommand("Headstart benchmark harness (issue 4): T_decode, T_forward, T_train cold/warm, accuracy, peak RSS, inference")

@@ -50,7 +50,8 @@ public sealed record TrainOptions
     public int Seed { get; init; } = 42;
     public AugmentLevel Augment { get; init; } = AugmentLevel.Light;
     /// <summary>Augmented views per training image precomputed into the feature cache (frozen strategy): 1 = the
-    /// mirror image of the centre crop; each further view is a random resized crop + flip.</summary>
+    /// mirror image of the centre crop; each further view is a random resized crop + flip. <see cref="AugmentLevel.Flip"/>
+    /// has no further views: it caches at most the mirror image.</summary>
     public int AugmentViews { get; init; } = 1;
     /// <summary>Average validation predictions with the mirrored image (flip TTA; one more backbone pass per val image;
     /// ignored when <see cref="Augment"/> is None). Off by default: evaluate and predict don't apply it, so the

@@ -31,6 +31,33 @@ public class FineTuneCompositionTests
         }
         Assert.Equal(frozen.Manifest.History!.Select(h => h.TrainLoss), tuned.Manifest.History!.Select(h => h.TrainLoss));
     }
+
+    [Fact]
+    public void FlipFineTunesDeterministicallyFromTheSameHeadAsLight()
+    {
+        using var tmp = new TempDir("ft-flip");
+        SyntheticImages.WriteImageFolder(tmp.Combine("data"), classes: 2, trainPerClass: 4, valPerClass: 2);
+        var data = ImageFolder.Load(tmp.Combine("data"));
+        var o = new TrainOptions
+        {
+            Strategy = Strategy.FineTune, FreezeEpochs = 3, Epochs = 1, BatchSize = 4, Augment = AugmentLevel.Flip,
+            CacheDir = tmp.Combine("cache"),
+        };
+        using var tuned = new TransferTrainer().Train(data, o);
+        using var again = new TransferTrainer().Train(data, o);
+        using var head = new TransferTrainer().Train(data, o with { Epochs = 0 });
+        using var lightHead = new TransferTrainer().Train(data, o with { Epochs = 0, Augment = AugmentLevel.Light });
+
+        var tunedState = tuned.Model.state_dict();
+        var headState = head.Model.state_dict();
+        foreach (var (key, value) in tunedState)
+            Assert.True(value.allclose(again.Model.state_dict()[key], rtol: 0, atol: 0), $"{key}: the same seed gave other weights");
+        // Flip's head phase trains on the same two cached views as the default (light) recipe's.
+        foreach (var key in new[] { "fc.weight", "fc.bias" })
+            Assert.True(headState[key].allclose(lightHead.Model.state_dict()[key], rtol: 0, atol: 0), key);
+        // The unfrozen epoch, on images flipped on the fly, moved the backbone.
+        Assert.Contains(tunedState, kv => !kv.Key.StartsWith("fc.") && kv.Value.is_floating_point() && !kv.Value.allclose(headState[kv.Key], rtol: 0, atol: 0));
+    }
 }
 
 /// <summary>Flip TTA on the image path: each validation probability is the mean of the image's and its mirror's.</summary>

@@ -77,11 +77,24 @@ public sealed class Output
     public void Warn(string text) => Console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(text)}");
     public void Error(string text) => Console.MarkupLine($"[red]error:[/] {Markup.Escape(text)}");
 
+    /// <summary>
+    /// A command that ran a model says which convolution engine it ran on (the engine guard's verdict and workaround):
+    /// "engine" joins its JSON object unless the command set one itself.
+    /// </summary>
+    private static object WithEngine(object payload)
+    {
+        if (Headstart.Runtime.EngineGuard.Current is not { } engine) return payload;
+        if (JsonSerializer.SerializeToNode(payload, Shell.JsonOptions) is not System.Text.Json.Nodes.JsonObject obj || obj.ContainsKey("engine"))
+            return payload;
+        obj["engine"] = JsonSerializer.SerializeToNode(engine.ToJson(), Shell.JsonOptions);
+        return obj;
+    }
+
     internal void Finish(object? result, int code)
     {
         if (!IsJson) return;
         object payload = result ?? new { ok = code == 0 };
-        System.Console.Out.WriteLine(JsonSerializer.Serialize(payload, Shell.JsonOptions));
+        System.Console.Out.WriteLine(JsonSerializer.Serialize(WithEngine(payload), Shell.JsonOptions));
         System.Console.Out.Flush();
     }
 }

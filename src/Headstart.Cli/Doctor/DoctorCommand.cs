@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Headstart.Cli.Common;
+using Headstart.Runtime;
 using Spectre.Console;
 
 namespace Headstart.Cli.Doctor;
@@ -13,16 +14,26 @@ public static partial class DoctorCommand
 
     public const string RequiredGlibcxx = "GLIBCXX_3.4.32";
 
+    private static readonly Option<bool> Recheck = new("--recheck")
+    {
+        Description = "Run the convolution self-check again instead of reusing this machine's cached verdict",
+    };
+
     public static Command Create()
     {
-        var cmd = new Command("doctor", "Check the runtime: .NET, libtorch, native libraries, GLIBCXX, CPU, embedded weights, demo data");
+        var cmd = new Command("doctor", "Check the runtime: .NET, libtorch, convolution self-check, native libraries, GLIBCXX, CPU, embedded weights, demo data")
+        {
+            Recheck,
+        };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
+            var (engineCheck, engine) = CheckEngine(parse.GetValue(Recheck));
             var checks = new List<Check>
             {
                 new(".NET", true, $"{RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription} ({RuntimeInformation.ProcessArchitecture})"),
                 CheckGlibcxx(),
                 CheckTorch(),
+                engineCheck,
                 CheckNative("SkiaSharp (image decoding)", () => { using var b = new SkiaSharp.SKBitmap(1, 1); return $"SkiaSharp {typeof(SkiaSharp.SKBitmap).Assembly.GetName().Version}"; }),
                 CheckNative("ONNX Runtime", () => $"Microsoft.ML.OnnxRuntime {typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version}, providers: {string.Join(",", Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetAvailableProviders())}"),
                 new("CPU", true, CpuSummary()),
@@ -40,6 +51,7 @@ public static partial class DoctorCommand
             {
                 ok = allOk,
                 checks = checks.Select(c => new { name = c.Name, ok = c.Ok, detail = c.Detail, fix = c.Fix }),
+                engine,
             });
         }));
         return cmd;
@@ -72,6 +84,46 @@ public static partial class DoctorCommand
             return new("libtorch (TorchSharp)", false, $"native libraries failed to load: {ex.GetBaseException().Message}",
                 "sudo ./setup.sh   (GLIBCXX fix + restore of TorchSharp-cpu)");
         }
+    }
+
+    /// <summary>
+    /// The engine guard's verdict (cached or run now) and the workaround in force, then the same self-check run again
+    /// on the engine as it is now configured: the row is ok only when that passes.
+    /// </summary>
+    private static (Check Row, object Json) CheckEngine(bool recheck)
+    {
+        const string name = "convolution self-check";
+        EngineStatus status;
+        try { status = EngineGuard.Ensure(recheck ? GuardMode.Recheck : null); }
+        catch (HeadstartException ex)
+        {
+            return (new Check(name, false, ex.Message, "report the CPU and 'dotnet bench/ConvRepro' output upstream; HEADSTART_ENGINE_GUARD=off runs anyway"),
+                new { verdict = "defective", workaround = (string?)null, exact_now = false, error = ex.Message });
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException)
+        {
+            return (new Check(name, false, $"libtorch did not load: {ex.GetBaseException().Message}", "sudo ./setup.sh"),
+                new { verdict = "unknown", workaround = (string?)null, exact_now = false, error = ex.GetBaseException().Message });
+        }
+        var now = ConvSelfCheck.Run();
+        string when = status.CheckedAt is { } t ? $"checked {t:yyyy-MM-dd HH:mm} UTC" : "";
+        string detail = $"{status.Summary}; {when}{(status.Source == "cache" ? $", cached in {status.VerdictFile}" : "")}\n" +
+            $"workaround in force: {status.Workaround ?? "none"}; oneDNN convolutions {(EngineGuard.OneDnnConvolutions is { } on ? on ? "on" : "off" : "unknown")}; " +
+            $"re-checked now: {now.Results.Count - now.Failures.Count} of {now.Results.Count} cases exact ({now.Elapsed.TotalMilliseconds:F0} ms)";
+        var json = new
+        {
+            verdict = status.Verdict?.ToString().ToLowerInvariant() ?? "not_checked",
+            workaround = status.Workaround,
+            source = status.Source,
+            mode = status.Mode.ToString().ToLowerInvariant(),
+            cases = status.Cases,
+            failures = status.Failures.Select(f => new { @case = f.Case, forward_error = f.ForwardError, gradient_error = f.GradientError }),
+            checked_at = status.CheckedAt,
+            verdict_file = status.VerdictFile,
+            exact_now = now.Exact,
+        };
+        return (new Check(name, now.Exact, detail,
+            "a defect the workaround does not cover: HEADSTART_ENGINE_GUARD=force, then 'headstart doctor --recheck'; report 'dotnet run --project bench/ConvRepro' output"), json);
     }
 
     private static Check CheckNative(string name, Func<string> probe)

@@ -1,3 +1,5 @@
+using Headstart.Runtime;
+
 namespace Headstart.Models;
 
 /// <summary>Order of the colour channels a model expects.</summary>
@@ -69,5 +71,11 @@ public sealed record ModelSpec
     /// <summary>False when pretrained weights never include the head (e.g. resnet18-cntk ships pool5 features only).</summary>
     public bool PretrainedHasHead { get; init; } = true;
 
-    public ImageClassifier Create(int numClasses = 1000) => Factory(numClasses);
+    /// <summary>Builds the model. The first model of a process runs the engine guard first (<see cref="EngineGuard"/>),
+    /// so that no convolution runs on a defective engine.</summary>
+    public ImageClassifier Create(int numClasses = 1000)
+    {
+        EngineGuard.Ensure();
+        return Factory(numClasses);
+    }
 }

@@ -39,18 +39,8 @@ public sealed class FeatureCache : IDisposable
     /// <summary>The cache root a --cache-dir value names: null for "none"/"off", the default root when unset.</summary>
     public static string? Root(string? cacheDir) => cacheDir is "none" or "off" ? null : cacheDir ?? DefaultRoot;
 
-    /// <summary>$HEADSTART_CACHE, else $XDG_CACHE_HOME/headstart/features, else ~/.cache/headstart/features.</summary>
-    public static string DefaultRoot
-    {
-        get
-        {
-            var env = Environment.GetEnvironmentVariable("HEADSTART_CACHE");
-            if (!string.IsNullOrEmpty(env)) return Path.Combine(env, "features");
-            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            string baseDir = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-            return Path.Combine(baseDir, "headstart", "features");
-        }
-    }
+    /// <summary><see cref="CacheDirs.Root"/>/features.</summary>
+    public static string DefaultRoot => Path.Combine(CacheDirs.Root, "features");
 
     /// <summary>A namespace id from everything that changes features: model, weights hash, preprocessing, view.</summary>
     public static string Namespace(params string[] parts) => Hash(string.Join("\u001f", parts))[..24];

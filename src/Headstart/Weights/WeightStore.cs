@@ -32,19 +32,7 @@ public sealed class WeightStore
     public string Root { get; }
 
     /// <summary><c>$HEADSTART_CACHE</c>, else <c>$XDG_CACHE_HOME/headstart</c>, else <c>~/.cache/headstart</c>.</summary>
-    public static string DefaultRoot
-    {
-        get
-        {
-            var explicitRoot = Environment.GetEnvironmentVariable("HEADSTART_CACHE");
-            if (!string.IsNullOrEmpty(explicitRoot)) return explicitRoot;
-            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            var cache = !string.IsNullOrEmpty(xdg) && Path.IsPathRooted(xdg)
-                ? xdg
-                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-            return Path.Combine(cache, "headstart");
-        }
-    }
+    public static string DefaultRoot => CacheDirs.Root;
 
     /// <summary>Where a source lives: next to the application for embedded weights, else in the cache.</summary>
     public string PathFor(WeightSource source) => source.Embedded

@@ -60,3 +60,4 @@ Console.WriteLine(JsonSerializer.Serialize(new
     batch = Batch,
     results,
 }));
+

@@ -4,14 +4,51 @@ using static TorchSharp.torch;
 
 namespace Headstart.Runtime;
 
-/// <summary>One tiny convolution the self-check runs: input [Batch, InChannels, Size, Size], kernel Kernel x Kernel.</summary>
-public sealed record ConvCase(int Batch, int InChannels, int OutChannels, int Kernel, int Groups = 1, int Stride = 1, int Size = 8)
+/// <summary>
+/// One tiny convolution the self-check runs: input [Batch, InChannels, Size, Size], weight [OutChannels,
+/// InChannels / Groups, KernelH, KernelW], zero padding, stride and dilation as given.
+/// </summary>
+public sealed record ConvCase(int Batch, int InChannels, int OutChannels, int KernelH, int KernelW, int Groups = 1,
+    int StrideH = 1, int StrideW = 1, int PadH = 0, int PadW = 0, int DilationH = 1, int DilationW = 1, int Size = 8)
 {
+    /// <summary>A k x k convolution padded to keep the size (k / 2), as most of the zoo's are.</summary>
+    public static ConvCase Square(int batch, int inChannels, int outChannels, int kernel, int groups = 1, int stride = 1, int size = 8) =>
+        new(batch, inChannels, outChannels, kernel, kernel, groups, stride, stride, kernel / 2, kernel / 2, Size: size);
+
+    /// <summary>
+    /// The case that runs exactly a model's convolution (its channels, kernel, stride, padding, dilation, groups) on a
+    /// tiny input of batch 2; null for what the check cannot reproduce (transposed, not 2-D, 'same' with an even kernel).
+    /// </summary>
+    public static ConvCase? Of(TorchSharp.Modules.Convolution conv)
+    {
+        if (conv.transposed || conv.kernel_size.Length != 2 || conv.stride.Length != 2 || conv.dilation.Length != 2) return null;
+        int kh = (int)conv.kernel_size[0], kw = (int)conv.kernel_size[1], dh = (int)conv.dilation[0], dw = (int)conv.dilation[1];
+        int ph, pw;
+        switch (conv.padding_type)
+        {
+            case TorchSharp.Padding.Valid: ph = pw = 0; break;
+            case TorchSharp.Padding.Same:
+                if (dh * (kh - 1) % 2 != 0 || dw * (kw - 1) % 2 != 0) return null;
+                ph = dh * (kh - 1) / 2; pw = dw * (kw - 1) / 2; break;
+            default:
+                if (conv.padding is not { Length: 2 } p) return null;
+                ph = (int)p[0]; pw = (int)p[1]; break;
+        }
+        int size = Math.Max(8, Math.Max(dh * (kh - 1) + 1, dw * (kw - 1) + 1));
+        return new ConvCase(2, (int)conv.in_channels, (int)conv.out_channels, kh, kw, (int)conv.groups,
+            (int)conv.stride[0], (int)conv.stride[1], ph, pw, dh, dw, size);
+    }
+
+    public int OutH => (Size + 2 * PadH - DilationH * (KernelH - 1) - 1) / StrideH + 1;
+    public int OutW => (Size + 2 * PadW - DilationW * (KernelW - 1) - 1) / StrideW + 1;
+
     public override string ToString()
     {
         string kind = Groups == 1 ? "conv" : Groups == InChannels && Groups == OutChannels ? "depthwise" : $"grouped/{Groups}";
-        string stride = Stride == 1 ? "" : $" stride {Stride}";
-        return $"{kind} {Kernel}x{Kernel}{stride} batch {Batch} in {InChannels} out {OutChannels}";
+        string stride = StrideH == 1 && StrideW == 1 ? "" : StrideH == StrideW ? $" stride {StrideH}" : $" stride {StrideH}x{StrideW}";
+        string pad = PadH == KernelH / 2 && PadW == KernelW / 2 ? "" : $" pad {PadH}x{PadW}";
+        string dil = DilationH == 1 && DilationW == 1 ? "" : $" dilation {DilationH}x{DilationW}";
+        return $"{kind} {KernelH}x{KernelW}{stride}{pad}{dil} batch {Batch} in {InChannels} out {OutChannels}" + (Size == 8 ? "" : $" at {Size}px");
     }
 }
 
@@ -46,15 +83,16 @@ public static class ConvSelfCheck
     /// from an older list are not reused.</summary>
     public static IReadOnlyList<ConvCase> Cases { get; } =
     [
-        new(2, 16, 16, 3), new(2, 32, 16, 3), new(2, 16, 16, 1), new(2, 24, 16, 1),   // controls
-        new(2, 17, 16, 3), new(2, 24, 16, 3), new(2, 40, 16, 3), new(2, 72, 32, 3),
-        new(1, 24, 16, 5), new(2, 24, 16, 5), new(1, 40, 16, 7), new(2, 17, 16, 7),
-        new(2, 24, 32, 3, Stride: 2), new(2, 40, 16, 5, Stride: 2),
-        new(2, 48, 48, 3, Groups: 2), new(2, 96, 96, 3, Groups: 4), new(2, 40, 40, 3, Groups: 40), new(2, 72, 72, 5, Groups: 72),
+        ConvCase.Square(2, 16, 16, 3), ConvCase.Square(2, 32, 16, 3), ConvCase.Square(2, 16, 16, 1), ConvCase.Square(2, 24, 16, 1),   // controls
+        ConvCase.Square(2, 17, 16, 3), ConvCase.Square(2, 24, 16, 3), ConvCase.Square(2, 40, 16, 3), ConvCase.Square(2, 72, 32, 3),
+        ConvCase.Square(1, 24, 16, 5), ConvCase.Square(2, 24, 16, 5), ConvCase.Square(1, 40, 16, 7), ConvCase.Square(2, 17, 16, 7),
+        ConvCase.Square(2, 24, 32, 3, stride: 2), ConvCase.Square(2, 40, 16, 5, stride: 2),
+        ConvCase.Square(2, 48, 48, 3, groups: 2), ConvCase.Square(2, 96, 96, 3, groups: 4),
+        ConvCase.Square(2, 40, 40, 3, groups: 40), ConvCase.Square(2, 72, 72, 5, groups: 72),
     ];
 
     /// <summary>Identifies the case list and tolerance in cached verdicts.</summary>
-    public const string Version = "conv-check-1";
+    public const string Version = "conv-check-2";
 
     /// <summary>Runs the cases in the engine's current configuration. Costs tens of milliseconds.</summary>
     public static ConvCheckReport Run(IEnumerable<ConvCase>? cases = null)
@@ -69,12 +107,12 @@ public static class ConvSelfCheck
     {
         using var scope = NewDisposeScope();
         using var grad = torch.enable_grad();
-        var gen = new Generator((ulong)(1234 + c.InChannels * 31 + c.Kernel));
-        int pad = c.Kernel / 2;
+        var gen = new Generator((ulong)(1234 + c.InChannels * 31 + c.KernelH));
         var x = randn([c.Batch, c.InChannels, c.Size, c.Size], generator: gen).requires_grad_(true);
-        var w = randn([c.OutChannels, c.InChannels / c.Groups, c.Kernel, c.Kernel], generator: gen)
-            .div_(Math.Sqrt(c.InChannels / c.Groups * c.Kernel * c.Kernel)).requires_grad_(true);
-        var y = nn.functional.conv2d(x, w, strides: [c.Stride, c.Stride], padding: [pad, pad], groups: c.Groups);
+        var w = randn([c.OutChannels, c.InChannels / c.Groups, c.KernelH, c.KernelW], generator: gen)
+            .div_(Math.Sqrt(c.InChannels / c.Groups * c.KernelH * c.KernelW)).requires_grad_(true);
+        var y = nn.functional.conv2d(x, w, strides: [c.StrideH, c.StrideW], padding: [c.PadH, c.PadW],
+            dilation: [c.DilationH, c.DilationW], groups: c.Groups);
         // A fixed random weighting of the output, so that every output element reaches the gradients.
         var probe = randn(y.shape, generator: gen);
         var (gx, gw) = Gradients(y, probe, x, w);
@@ -86,18 +124,17 @@ public static class ConvSelfCheck
         return new ConvCaseResult(c, RelativeError(y, r), Math.Max(RelativeError(gx, rx), RelativeError(gw, rw)));
     }
 
-    /// <summary>conv2d as im2col + matmul, group by group: columns [B, Cin/g*k*k, L] times weights [Cout/g, Cin/g*k*k].</summary>
+    /// <summary>conv2d as im2col + matmul, group by group: columns [B, Cin/g*kh*kw, L] times weights [Cout/g, Cin/g*kh*kw].</summary>
     public static Tensor Reference(Tensor x, Tensor w, ConvCase c)
     {
         long batch = x.shape[0], cin = x.shape[1], cout = w.shape[0];
-        long outSize = (c.Size + 2 * (c.Kernel / 2) - c.Kernel) / c.Stride + 1;
         var outs = new List<Tensor>();
         for (int g = 0; g < c.Groups; g++)
         {
             var xg = x.narrow(1, g * (cin / c.Groups), cin / c.Groups);
             var wg = w.narrow(0, g * (cout / c.Groups), cout / c.Groups);
-            var cols = nn.functional.unfold(xg, c.Kernel, padding: c.Kernel / 2, stride: c.Stride);   // [B, Cin/g*k*k, L]
-            outs.Add(wg.reshape(cout / c.Groups, -1).matmul(cols).reshape(batch, cout / c.Groups, outSize, outSize));
+            var cols = nn.functional.unfold(xg, (c.KernelH, c.KernelW), (c.DilationH, c.DilationW), (c.PadH, c.PadW), (c.StrideH, c.StrideW));
+            outs.Add(wg.reshape(cout / c.Groups, -1).matmul(cols).reshape(batch, cout / c.Groups, c.OutH, c.OutW));
         }
         return cat(outs, 1);
     }

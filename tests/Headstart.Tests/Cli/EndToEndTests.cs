@@ -20,6 +20,8 @@ public class EndToEndTests
         Assert.True(train.ExitCode == 0, train.ToString());
         double acc = train.Json.GetProperty("val_accuracy").GetDouble();
         Assert.True(acc >= 0.9, $"val accuracy {acc} should be well above chance (0.5)\n{train}");
+        // A command that ran a model names the convolution engine it ran on (the engine guard's verdict).
+        Assert.Contains(train.Json.GetProperty("engine").GetProperty("verdict").GetString(), new[] { "sound", "defective" });
         Assert.True(File.Exists(Path.Combine(bundle, "model.json")));
         Assert.True(File.Exists(Path.Combine(bundle, "model.safetensors")));
         Assert.True(File.Exists(Path.Combine(bundle, "metrics.json")));

@@ -24,7 +24,7 @@ public class EngineGuardTests
         public ConvCheckReport Check()
         {
             bool exact = checks[next++];
-            var c = new ConvCase(2, 24, 16, 3);
+            var c = ConvCase.Square(2, 24, 16, 3);
             return new ConvCheckReport([new ConvCaseResult(ConvSelfCheck.Cases[0], 1e-7, 1e-7),
                 new ConvCaseResult(c, exact ? 2e-7 : 0.23, 3e-7)], TimeSpan.FromMilliseconds(5));
         }

@@ -1,8 +1,7 @@
 // The speed cost of the engine guard's workaround: TorchSharp forward (eval, no_grad) and training step (forward,
 // backward, SGD) of resnet18 and googlenet at batch 32, 224 px, in whatever convolution engine this process runs.
-// Run it through run.sh, which alternates HEADSTART_ENGINE_GUARD=off (libtorch as it is) and =force (convolutions on
-// libtorch's own kernels) in separate processes and prints the ratios.
-// Usage: dotnet bench/EngineCost/bin/Release/net10.0/EngineCost.dll [ROUNDS]   -> one JSON line on stdout
+// Run it through run.sh, which alternates HEADSTART_ENGINE_GUARD=off, =force and auto in separate processes and prints
+// the ratios. Usage: dotnet bench/EngineCost/bin/Release/net10.0/EngineCost.dll [ROUNDS]   -> one JSON line on stdout
 using System.Diagnostics;
 using System.Text.Json;
 using Headstart.Models;
@@ -11,6 +10,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 int rounds = args.Length > 0 ? int.Parse(args[0]) : 3;
+if (rounds == 0) { EngineGuard.Ensure(); return; }   // run.sh: fill the verdict cache only
 const int Batch = 32;
 var status = EngineGuard.Ensure();
 Console.Error.WriteLine($"engine: {status.Summary}; oneDNN convolutions {EngineGuard.OneDnnConvolutions}; {torch.get_num_threads()} threads");

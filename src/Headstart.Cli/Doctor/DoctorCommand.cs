@@ -134,15 +134,7 @@ public static partial class DoctorCommand
 
     private static string CpuSummary()
     {
-        string model = "unknown", flags = "";
-        if (File.Exists("/proc/cpuinfo"))
-        {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-            {
-                if (line.StartsWith("model name", StringComparison.Ordinal) && model == "unknown") model = line.Split(':', 2)[1].Trim();
-                if (line.StartsWith("flags", StringComparison.Ordinal) && flags.Length == 0) flags = line.Split(':', 2)[1];
-            }
-        }
+        var (model, flags) = EngineFingerprint.ReadCpu();
         var set = flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
         var wanted = new[] { "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "amx_tile" }.Where(set.Contains);
         return $"{model}; {Environment.ProcessorCount} logical cores; {string.Join(" ", wanted)}";

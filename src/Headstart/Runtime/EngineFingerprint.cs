@@ -5,13 +5,14 @@ namespace Headstart.Runtime;
 
 /// <summary>
 /// What a convolution verdict depends on: the CPU (model and instruction-set flags), the operating system and
-/// architecture, the TorchSharp and libtorch versions, and the self-check's own version. A verdict is reused only on
+/// architecture, the TorchSharp and libtorch versions, the self-check's own version, and a DNNL_MAX_CPU_ISA the user set. A verdict is reused only on
 /// an identical fingerprint.
 /// </summary>
-public sealed record EngineFingerprint(string Cpu, string CpuFlags, string Platform, string TorchSharpVersion, string LibTorchVersion, string CheckVersion)
+public sealed record EngineFingerprint(string Cpu, string CpuFlags, string Platform, string TorchSharpVersion, string LibTorchVersion,
+    string CheckVersion, string OneDnnMaxIsa = "")
 {
     /// <summary>A short stable id of the whole fingerprint: the cached verdict's file name.</summary>
-    public string Key => FileHashes.OfText(string.Join("\u001f", Cpu, CpuFlags, Platform, TorchSharpVersion, LibTorchVersion, CheckVersion))[..16];
+    public string Key => FileHashes.OfText(string.Join("\u001f", Cpu, CpuFlags, Platform, TorchSharpVersion, LibTorchVersion, CheckVersion, OneDnnMaxIsa))[..16];
 
     /// <summary>This process's fingerprint (loads libtorch to read its version; runs no convolution).</summary>
     public static EngineFingerprint Current()
@@ -21,7 +22,7 @@ public sealed record EngineFingerprint(string Cpu, string CpuFlags, string Platf
         return new EngineFingerprint(model, flags,
             $"{RuntimeInformation.OSDescription} {RuntimeInformation.ProcessArchitecture}",
             typeof(global::TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "unknown",
-            global::TorchSharp.torch.__version__, ConvSelfCheck.Version);
+            global::TorchSharp.torch.__version__, ConvSelfCheck.Version, Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA") ?? "");
     }
 
     /// <summary>The CPU's model name and its sorted flags, from /proc/cpuinfo where there is one.</summary>

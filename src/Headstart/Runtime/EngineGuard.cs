@@ -16,15 +16,18 @@ public enum GuardMode
 /// <summary>The convolution engine in force in this process, as the guard left it.</summary>
 public sealed record EngineStatus
 {
-    /// <summary>The name of the one workaround: convolutions on libtorch's own kernels instead of oneDNN.</summary>
+    /// <summary>The fallback workaround: convolutions on libtorch's own im2col + GEMM kernels instead of oneDNN.</summary>
     public const string NativeConvolutions = "native-convolutions";
+    /// <summary>The cheaper workaround: oneDNN capped at SSE4.1 (DNNL_MAX_CPU_ISA), whose kernels the check proved exact.</summary>
+    public const string IsaCap = "onednn-isa-sse41";
+    internal const string IsaCapValue = "SSE41";
 
     public required GuardMode Mode { get; init; }
     /// <summary>Null when the guard is off.</summary>
     public ConvVerdict? Verdict { get; init; }
     /// <summary>"check" (run in this process), "cache" (a verdict cached for this fingerprint) or "off".</summary>
     public required string Source { get; init; }
-    /// <summary><see cref="NativeConvolutions"/> when convolutions were rerouted, else null.</summary>
+    /// <summary><see cref="IsaCap"/> or <see cref="NativeConvolutions"/> when convolutions were rerouted, else null.</summary>
     public string? Workaround { get; init; }
     public int Cases { get; init; }
     public IReadOnlyList<ConvFailure> Failures { get; init; } = [];
@@ -38,6 +41,8 @@ public sealed record EngineStatus
         null => "not checked (HEADSTART_ENGINE_GUARD=off): libtorch's convolutions run as they are",
         ConvVerdict.Sound when Workaround is null => $"sound: {Cases} convolution cases exact ({Source})",
         ConvVerdict.Sound => $"sound ({Cases} cases, {Source}); convolutions rerouted anyway (HEADSTART_ENGINE_GUARD=force)",
+        _ when Workaround == IsaCap => $"defective: {Failures.Count} of {Cases} oneDNN convolution cases wrong at its full instruction set " +
+             $"(e.g. {Worst}); oneDNN runs capped at SSE4.1 instead (DNNL_MAX_CPU_ISA=SSE41), which the check proves exact",
         _ => $"defective: {Failures.Count} of {Cases} oneDNN convolution cases wrong (e.g. {Worst}); " +
              "convolutions run on libtorch's own kernels instead, which the check proves exact",
     };
@@ -62,10 +67,17 @@ public sealed record EngineStatus
 /// <summary>
 /// Guards against silently wrong convolutions. libtorch 2.10's oneDNN computes some float32 conv2d shapes wrongly
 /// on some CPUs (seen on AVX-512 machines: kernels 3-7 with input channels over 16 and not a multiple of 16, off by
-/// 10-20% or NaN). Before the first model is built, <see cref="Ensure"/> runs <see cref="ConvSelfCheck"/> (or reuses
-/// the verdict cached for this CPU and libtorch) and, when it fails, turns oneDNN off for convolutions — PyTorch's
-/// <c>torch.backends.mkldnn.enabled = False</c> — then proves the rerouted engine exact with the same check. Capping
-/// oneDNN's ISA (DNNL_MAX_CPU_ISA=AVX2) is not enough: its AVX2 kernels still miss 17-input-channel cases.
+/// 10-20% or NaN). Before the first model is built, <see cref="Ensure"/> runs <see cref="ConvSelfCheck"/> once per
+/// machine (the verdict is cached per CPU, OS and libtorch) and, on a defective engine, routes around it for the
+/// process, proving the route exact with the same check:
+/// <list type="bullet">
+/// <item>the process that ran the check (oneDNN has already started at its full instruction set): oneDNN off for
+/// convolutions, PyTorch's <c>torch.backends.mkldnn.enabled = False</c>;</item>
+/// <item>every later process: oneDNN capped at SSE4.1 (DNNL_MAX_CPU_ISA=SSE41, set before oneDNN starts), which is
+/// cheaper; proved with the whole check once, then with one case the full ISA got wrong. Where the cap cannot be
+/// proved it falls back to the first route.</item>
+/// </list>
+/// Capping at AVX2 is not enough: oneDNN's AVX2 kernels still miss 17-input-channel cases.
 /// </summary>
 public static class EngineGuard
 {
@@ -116,37 +128,71 @@ public static class EngineGuard
         var fingerprint = engine.Fingerprint();
         var verdict = mode == GuardMode.Recheck ? null : store.TryRead(fingerprint);
         string source = verdict is null ? "check" : "cache";
-        bool changed = verdict is null;
-        verdict ??= EngineVerdict.From(fingerprint, engine.Check());
-
-        string? workaround = null;
-        if (verdict.Verdict == ConvVerdict.Defective || mode == GuardMode.Force)
+        if (verdict is null)
         {
-            if (!engine.CanReroute)
-                throw new HeadstartException(
-                    $"libtorch's convolutions are wrong on this CPU ({verdict.Failures.Count} of {verdict.Cases} self-check cases) and " +
-                    $"this platform offers no way to reroute them. Set {ModeVariable}=off to run anyway, knowing that results may be wrong.");
-            engine.UseNativeConvolutions(true);
-            workaround = EngineStatus.NativeConvolutions;
-            if (verdict.WorkaroundExact is null || mode == GuardMode.Force)
-            {
-                bool exact = engine.Check().Exact;
-                if (verdict.Verdict == ConvVerdict.Defective) { verdict = verdict with { WorkaroundExact = exact }; changed = true; }
-                if (!exact)
-                {
-                    store.TryWrite(verdict);
-                    throw new HeadstartException(
-                        "libtorch's convolutions are wrong on this CPU, and still wrong with oneDNN turned off. " +
-                        $"Set {ModeVariable}=off to run anyway, knowing that results may be wrong; 'headstart doctor' shows the cases.");
-                }
-            }
-            else if (verdict.WorkaroundExact == false)
-                throw new HeadstartException(
-                    $"a cached self-check says libtorch's convolutions are wrong on this CPU even rerouted ({store.PathOf(fingerprint.Key)}). " +
-                    $"Run 'headstart doctor --recheck', or set {ModeVariable}=off to run anyway.");
+            verdict = EngineVerdict.From(fingerprint, engine.Check());   // oneDNN has now run at its full ISA
+            store.TryWrite(verdict);
         }
-        if (changed) store.TryWrite(verdict);
+        else if (verdict.Verdict == ConvVerdict.Defective && mode == GuardMode.Auto && TryIsaCap(verdict, engine, store) is { } capped)
+            return Finish(mode, source, capped, EngineStatus.IsaCap, fingerprint, store, notice);
 
+        if (verdict.Verdict == ConvVerdict.Sound && mode != GuardMode.Force)
+            return Finish(mode, source, verdict, null, fingerprint, store, notice);
+        return Finish(mode, source, Native(mode, verdict, engine, store), EngineStatus.NativeConvolutions, fingerprint, store, notice);
+    }
+
+    /// <summary>
+    /// The cheaper workaround, for a process that starts with a cached "defective": cap oneDNN at SSE4.1
+    /// (DNNL_MAX_CPU_ISA, read when oneDNN first runs, so it must come before any convolution). Proved with the whole
+    /// check the first time (then cached), afterwards with one case that the full ISA got wrong. Null when the cap is
+    /// not proved: the user set DNNL_MAX_CPU_ISA, it failed, or oneDNN had already run in this process.
+    /// </summary>
+    private static EngineVerdict? TryIsaCap(EngineVerdict verdict, IConvEngine engine, VerdictStore store)
+    {
+        if (verdict.IsaCapExact == false || !engine.TryCapIsa(EngineStatus.IsaCapValue)) return null;
+        var sentinel = verdict.Failures.Select(f => ConvSelfCheck.Cases.FirstOrDefault(c => c.ToString() == f.Case)).OfType<ConvCase>().FirstOrDefault();
+        bool exact = verdict.IsaCapExact == true && sentinel is not null ? engine.Measure(sentinel).Exact : engine.Check().Exact;
+        if (!exact) return null;   // not recorded as false: it may only have come too late in this process
+        if (verdict.IsaCapExact != true)
+        {
+            verdict = verdict with { IsaCapExact = true };
+            store.TryWrite(verdict);
+        }
+        return verdict;
+    }
+
+    /// <summary>Convolutions off oneDNN for the whole process, proved exact once per machine; refuses to run when
+    /// that cannot be done.</summary>
+    private static EngineVerdict Native(GuardMode mode, EngineVerdict verdict, IConvEngine engine, VerdictStore store)
+    {
+        if (!engine.CanReroute)
+            throw new HeadstartException(
+                $"libtorch's convolutions are wrong on this CPU ({verdict.Failures.Count} of {verdict.Cases} self-check cases) and " +
+                $"this platform offers no way to reroute them. Set {ModeVariable}=off to run anyway, knowing that results may be wrong.");
+        if (verdict.WorkaroundExact == false && mode != GuardMode.Force)
+            throw new HeadstartException(
+                $"a cached self-check says libtorch's convolutions are wrong on this CPU even rerouted ({store.PathOf(verdict.Fingerprint.Key)}). " +
+                $"Run 'headstart doctor --recheck', or set {ModeVariable}=off to run anyway.");
+        engine.UseNativeConvolutions(true);
+        if (verdict.WorkaroundExact is null || mode == GuardMode.Force)
+        {
+            bool exact = engine.Check().Exact;
+            if (verdict.Verdict == ConvVerdict.Defective && verdict.WorkaroundExact != exact)
+            {
+                verdict = verdict with { WorkaroundExact = exact };
+                store.TryWrite(verdict);
+            }
+            if (!exact)
+                throw new HeadstartException(
+                    "libtorch's convolutions are wrong on this CPU, and still wrong with oneDNN turned off. " +
+                    $"Set {ModeVariable}=off to run anyway, knowing that results may be wrong; 'headstart doctor' shows the cases.");
+        }
+        return verdict;
+    }
+
+    private static EngineStatus Finish(GuardMode mode, string source, EngineVerdict verdict, string? workaround,
+        EngineFingerprint fingerprint, VerdictStore store, Action<string> notice)
+    {
         var status = new EngineStatus
         {
             Mode = mode, Verdict = verdict.Verdict, Source = source, Workaround = workaround, Cases = verdict.Cases,
@@ -162,8 +208,11 @@ internal interface IConvEngine
 {
     EngineFingerprint Fingerprint();
     ConvCheckReport Check();
+    ConvCaseResult Measure(ConvCase c);
     bool CanReroute { get; }
     void UseNativeConvolutions(bool native);
+    /// <summary>Sets DNNL_MAX_CPU_ISA for this process unless the user set it; false when it was not set.</summary>
+    bool TryCapIsa(string isa);
 }
 
 /// <summary>The real engine: libtorch in this process.</summary>
@@ -172,6 +221,8 @@ internal sealed class LibTorchEngine : IConvEngine
     public static readonly LibTorchEngine Instance = new();
     public EngineFingerprint Fingerprint() => EngineFingerprint.Current();
     public ConvCheckReport Check() => ConvSelfCheck.Run();
+    public ConvCaseResult Measure(ConvCase c) => ConvSelfCheck.Measure(c);
+    public bool TryCapIsa(string isa) => LibTorchContext.TrySetOneDnnMaxIsa(isa);
     public bool CanReroute => LibTorchContext.Available;
     public void UseNativeConvolutions(bool native) => LibTorchContext.UseNativeConvolutions(native);
 }

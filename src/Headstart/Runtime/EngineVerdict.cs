@@ -22,6 +22,8 @@ public sealed record EngineVerdict
     public double CheckMilliseconds { get; init; }
     /// <summary>For a defective engine: whether the same check passed with convolutions rerouted (null: not run).</summary>
     public bool? WorkaroundExact { get; init; }
+    /// <summary>For a defective engine: true once a later process proved oneDNN capped at SSE4.1 exact (null: not yet).</summary>
+    public bool? IsaCapExact { get; init; }
 
     public static EngineVerdict From(EngineFingerprint fingerprint, ConvCheckReport report) => new()
     {

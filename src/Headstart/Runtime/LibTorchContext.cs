@@ -25,6 +25,20 @@ internal static partial class LibTorchContext
     [LibraryImport(Lib, EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
     private static partial void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetEnv(string name, string value, int overwrite);
+
+    /// <summary>
+    /// Sets DNNL_MAX_CPU_ISA in the process's native environment, where oneDNN reads it (once, when it first runs; .NET's
+    /// Environment.SetEnvironmentVariable does not reach it on Unix). False when the user set the variable, or off Unix.
+    /// </summary>
+    public static bool TrySetOneDnnMaxIsa(string isa)
+    {
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA")) || OperatingSystem.IsWindows()) return false;
+        try { return SetEnv("DNNL_MAX_CPU_ISA", isa, 0) == 0; }
+        catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException) { return false; }
+    }
+
     /// <summary>True when the switches can be reached (libtorch loaded, entry points found).</summary>
     public static bool Available => Try(() => { GlobalContext(); return true; }, out _);
 

@@ -12,25 +12,40 @@ public class EngineGuardTests
 {
     private static readonly EngineFingerprint Fp = new("Test CPU", "avx2 avx512f", "Linux X64", "0.107.0.0", "2.10.0", ConvSelfCheck.Version);
 
-    private sealed class FakeEngine(params bool[] checks) : IConvEngine
+    /// <summary>An engine whose checks and single-case measurements answer, in turn, the results it was given.</summary>
+    private sealed class FakeEngine(params bool[] results) : IConvEngine
     {
         private int next;
         public bool Rerouted { get; private set; }
-        public int ChecksRun => next;
+        public bool Capped { get; private set; }
+        public int ChecksRun { get; private set; }
+        public int Measured { get; private set; }
         public bool CanReroute { get; init; } = true;
+        /// <summary>Whether DNNL_MAX_CPU_ISA can be set (false: the user set it, or another platform).</summary>
+        public bool CanCap { get; init; }
         public EngineFingerprint Print { get; init; } = Fp;
         public EngineFingerprint Fingerprint() => Print;
 
         public ConvCheckReport Check()
         {
-            bool exact = checks[next++];
-            var c = ConvCase.Square(2, 24, 16, 3);
+            ChecksRun++;
+            bool exact = results[next++];
             return new ConvCheckReport([new ConvCaseResult(ConvSelfCheck.Cases[0], 1e-7, 1e-7),
-                new ConvCaseResult(c, exact ? 2e-7 : 0.23, 3e-7)], TimeSpan.FromMilliseconds(5));
+                new ConvCaseResult(Bad, exact ? 2e-7 : 0.23, 3e-7)], TimeSpan.FromMilliseconds(5));
+        }
+
+        public ConvCaseResult Measure(ConvCase c)
+        {
+            Measured++;
+            Assert.Equal(Bad, c);                                // the sentinel is a case the full ISA got wrong
+            return new ConvCaseResult(c, results[next++] ? 2e-7 : 0.23, 3e-7);
         }
 
         public void UseNativeConvolutions(bool native) => Rerouted = native;
+        public bool TryCapIsa(string isa) => Capped = CanCap && isa == "SSE41";
     }
+
+    private static readonly ConvCase Bad = ConvCase.Square(2, 24, 16, 3);
 
     private static (EngineStatus Status, List<string> Notices) Run(GuardMode mode, FakeEngine engine, VerdictStore store)
     {
@@ -93,12 +108,49 @@ public class EngineGuardTests
     }
 
     [Fact]
+    public void ALaterProcessCapsOneDnnAtSse41ProvesItOnceThenWithOneCase()
+    {
+        using var dir = new TempDir();
+        var store = new VerdictStore(dir.Path);
+        var first = new FakeEngine(false, true) { CanCap = true };
+        Assert.Equal(EngineStatus.NativeConvolutions, Run(GuardMode.Auto, first, store).Status.Workaround);
+        Assert.False(first.Capped);                              // oneDNN already ran at full ISA in the checking process
+
+        var second = new FakeEngine(true) { CanCap = true };
+        var (status, notices) = Run(GuardMode.Auto, second, store);
+        Assert.Equal((EngineStatus.IsaCap, true, false, 1), (status.Workaround, second.Capped, second.Rerouted, second.ChecksRun));
+        Assert.Contains("SSE41", Assert.Single(notices));
+        Assert.True(store.TryRead(Fp)!.IsaCapExact);
+
+        var third = new FakeEngine(true) { CanCap = true };
+        Assert.Equal(EngineStatus.IsaCap, Run(GuardMode.Auto, third, store).Status.Workaround);
+        Assert.Equal((0, 1, false), (third.ChecksRun, third.Measured, third.Rerouted));
+    }
+
+    [Fact]
+    public void ACapThatFailsFallsBackToNativeConvolutionsWithoutBeingRecordedAsBad()
+    {
+        using var dir = new TempDir();
+        var store = new VerdictStore(dir.Path);
+        Run(GuardMode.Auto, new FakeEngine(false, true), store);
+        var late = new FakeEngine(false) { CanCap = true };     // e.g. oneDNN had already run in this process
+        Assert.Equal(EngineStatus.NativeConvolutions, Run(GuardMode.Auto, late, store).Status.Workaround);
+        Assert.True(late.Rerouted);
+        Assert.Null(store.TryRead(Fp)!.IsaCapExact);
+
+        var userIsa = new FakeEngine() { CanCap = false };      // DNNL_MAX_CPU_ISA set by the user: never overridden
+        Assert.Equal(EngineStatus.NativeConvolutions, Run(GuardMode.Auto, userIsa, store).Status.Workaround);
+        Assert.Equal((false, 0), (userIsa.Capped, userIsa.ChecksRun));
+    }
+
+    [Fact]
     public void AnotherCpuOrLibTorchIsCheckedAfresh()
     {
         using var dir = new TempDir();
         var store = new VerdictStore(dir.Path);
         Run(GuardMode.Auto, new FakeEngine(false, true), store);
-        foreach (var other in new[] { Fp with { LibTorchVersion = "2.11.0" }, Fp with { CpuFlags = "avx2" }, Fp with { Cpu = "Other" } })
+        foreach (var other in new[] { Fp with { LibTorchVersion = "2.11.0" }, Fp with { CpuFlags = "avx2" }, Fp with { Cpu = "Other" },
+                     Fp with { OneDnnMaxIsa = "AVX2" } })
         {
             Assert.NotEqual(Fp.Key, other.Key);
             var engine = new FakeEngine(true) { Print = other };

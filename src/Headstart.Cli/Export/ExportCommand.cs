@@ -3,6 +3,8 @@ using Headstart.Bundles;
 using Headstart.Cli.Common;
 using Headstart.Data;
 using Headstart.Export;
+using Headstart.Inference;
+using Headstart.Training;
 
 namespace Headstart.Cli.Export;
 

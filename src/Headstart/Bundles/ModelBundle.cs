@@ -7,9 +7,6 @@ using static TorchSharp.torch;
 
 namespace Headstart.Bundles;
 
-/// <summary>The pretrained weights file that a model's first <paramref name="FrozenGroups"/> layer groups still equal
-/// (they were frozen, BatchNorm included), and its SHA-256 when already known.</summary>
-public sealed record FrozenBackbone(string SourcePath, int FrozenGroups, string? Sha256 = null);
 
 /// <summary>
 /// A trained model on disk: a directory with model.json (manifest), model.safetensors (torchvision keys) and

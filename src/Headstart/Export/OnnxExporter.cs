@@ -2,9 +2,10 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Google.Protobuf;
 using Headstart.Export.Onnx;
+using Headstart.Onnx;
 using Headstart.Models;
 using Headstart.Weights;
-using static Headstart.Export.Onnx.TensorProto.Types;
+using static Headstart.Onnx.TensorProto.Types;
 using static TorchSharp.torch;
 
 namespace Headstart.Export;

@@ -4,6 +4,7 @@ using Headstart.Data;
 using Headstart.Export;
 using Headstart.Models;
 using Headstart.Weights;
+using Headstart.Training;
 using static TorchSharp.torch;
 
 namespace Headstart.Inference;

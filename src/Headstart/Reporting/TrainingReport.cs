@@ -3,6 +3,7 @@ using System.Text.Json;
 using Headstart.Bundles;
 using Headstart.Evaluation;
 using Headstart.IO;
+using Headstart.Training;
 
 namespace Headstart.Reporting;
 

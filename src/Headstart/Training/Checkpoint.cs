@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Headstart.Bundles;
 using Headstart.IO;
 using Headstart.Weights;
 using TorchSharp.Modules;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Headstart.Bundles;
 using Headstart.Data;
 using Headstart.Models;
 using static TorchSharp.torch;

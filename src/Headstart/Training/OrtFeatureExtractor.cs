@@ -1,4 +1,4 @@
-using Headstart.Export.Onnx;
+using Headstart.Onnx;
 using Headstart.Weights;
 using Microsoft.ML.OnnxRuntime;
 using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Headstart.Bundles;
 using Headstart.Data;
 using Headstart.Evaluation;
 using Headstart.Models;
@@ -20,7 +19,7 @@ public sealed class TrainResult(ImageClassifier model, ModelSpec spec, BundleMan
     private bool imported = backboneImported;
 
     /// <summary>The whole trained network. When ONNX Runtime computed the frozen features, the TorchSharp copy of the
-    /// backbone is only imported here, on first use: saving a bundle (<see cref="ModelBundle.Save(string, TrainResult, Action{string}?)"/>)
+    /// backbone is only imported here, on first use: saving a bundle (ModelBundle.Save)
     /// never needs it.</summary>
     public ImageClassifier Model
     {

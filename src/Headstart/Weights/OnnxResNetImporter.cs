@@ -1,4 +1,4 @@
-using Headstart.Export.Onnx;
+using Headstart.Onnx;
 using static TorchSharp.torch;
 
 namespace Headstart.Weights;

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Headstart.Export.Onnx;
+using Headstart.Onnx;
 using Headstart.Tests.TestSupport;
 using Headstart.Weights;
 using Xunit;

@@ -58,8 +58,8 @@ public sealed class ClassifierOnnxTests
         using var dir = new TempDir("clf-onnx-foreign");
         var path = dir.Combine("foreign.onnx");
         var b = new Headstart.Export.Onnx.OnnxGraphBuilder("foreign");
-        var x = b.Input("x", Headstart.Export.Onnx.TensorProto.Types.DataType.Float, "N", 3L);
-        b.Output(b.Relu(x), Headstart.Export.Onnx.TensorProto.Types.DataType.Float, "N", 3L);
+        var x = b.Input("x", Headstart.Onnx.TensorProto.Types.DataType.Float, "N", 3L);
+        b.Output(b.Relu(x), Headstart.Onnx.TensorProto.Types.DataType.Float, "N", 3L);
         using (var s = File.Create(path)) Google.Protobuf.MessageExtensions.WriteTo(b.Build(17, [], "test"), s);
         var e = Assert.Throws<HeadstartException>(() => Classifier.Load(path));
         Assert.Contains("headstart export", e.Message);

@@ -1,5 +1,6 @@
 using Headstart.Bundles;
 using Headstart.Models;
+using Headstart.Training;
 using TorchSharp;
 
 namespace Headstart.Tests.TestSupport;

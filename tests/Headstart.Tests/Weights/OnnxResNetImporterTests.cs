@@ -1,5 +1,5 @@
 using Google.Protobuf;
-using Headstart.Export.Onnx;
+using Headstart.Onnx;
 using Headstart.Weights;
 using Xunit;
 

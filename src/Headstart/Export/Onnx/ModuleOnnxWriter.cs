@@ -2,6 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using TorchSharp;
 using Module = TorchSharp.torch.nn.Module;
+using Headstart.Onnx;
 
 namespace Headstart.Export.Onnx;
 
@@ -144,7 +145,7 @@ internal sealed class ModuleOnnxWriter(OnnxGraphBuilder b)
         if (k.Length == 1) k = [k[0], k[0]];
         if (s.Length == 1) s = [s[0], s[0]];
         if (p.Length == 1) p = [p[0], p[0]];
-        var attributes = new List<Onnx.AttributeProto>
+        var attributes = new List<AttributeProto>
         {
             OnnxGraphBuilder.Ints("kernel_shape", k), OnnxGraphBuilder.Ints("strides", s),
             OnnxGraphBuilder.Ints("pads", p[0], p[1], p[0], p[1]), OnnxGraphBuilder.Int("ceil_mode", ceil ? 1 : 0),

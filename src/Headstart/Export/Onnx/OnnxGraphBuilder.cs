@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
-using static Headstart.Export.Onnx.TensorProto.Types;
+using static Headstart.Onnx.TensorProto.Types;
+using Headstart.Onnx;
 
 namespace Headstart.Export.Onnx;
 

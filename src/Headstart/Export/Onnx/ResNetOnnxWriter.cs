@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using Headstart.Onnx;
 
 namespace Headstart.Export.Onnx;
 

@@ -2,9 +2,8 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Headstart.Evaluation;
 using Headstart.Models;
-using Headstart.Training;
 
-namespace Headstart.Bundles;
+namespace Headstart.Training;
 
 /// <summary>Dataset summary stored in a bundle.</summary>
 public sealed record DatasetSummary(
@@ -69,3 +68,7 @@ public sealed record BundleManifest
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 }
+
+/// <summary>The pretrained weights file that a model's first <paramref name="FrozenGroups"/> layer groups still equal
+/// (they were frozen, BatchNorm included), and its SHA-256 when already known.</summary>
+public sealed record FrozenBackbone(string SourcePath, int FrozenGroups, string? Sha256 = null);

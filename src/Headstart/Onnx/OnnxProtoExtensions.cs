@@ -2,7 +2,7 @@ using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 
-namespace Headstart.Export.Onnx;
+namespace Headstart.Onnx;
 
 /// <summary>Reads a span of bytes (which must not outlive the call).</summary>
 internal delegate T SpanReader<out T>(ReadOnlySpan<byte> bytes);

@@ -1,6 +1,6 @@
 using Google.Protobuf;
 
-namespace Headstart.Export.Onnx;
+namespace Headstart.Onnx;
 
 /// <summary>
 /// Makes the batch dimension of an ONNX model's graph input and output symbolic, so that one session runs any batch

@@ -1,11 +1,10 @@
 using System.Diagnostics;
 using Headstart.Data;
-using Headstart.Inference;
 using Headstart.Models;
 using Headstart.Weights;
 using static TorchSharp.torch;
 
-namespace Headstart.Export;
+namespace Headstart.Inference;
 
 /// <summary>The outcome of <see cref="OnnxVerifier.Verify"/>.</summary>
 /// <param name="Images">Images compared.</param>

@@ -9,6 +9,7 @@ var root = new Command("headstart", "headstart: transfer learning on images, on 
     new VersionOption(),
 };
 root.Options.Add(Shell.Json);
+root.Options.Add(Shell.Verbose);
 root.Subcommands.Add(Headstart.Cli.Models.ModelsCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Doctor.DoctorCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Weights.WeightsCommand.Create());

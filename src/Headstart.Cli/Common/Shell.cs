@@ -15,11 +15,20 @@ public sealed class CliException(string message, int exitCode = 1) : Exception(m
 public static class Shell
 {
     public const int Ok = 0, RuntimeError = 1, UsageError = 2;
+    /// <summary>An internal error: a bug in Headstart, not in the user's data or options (sysexits' EX_SOFTWARE).</summary>
+    public const int InternalError = 70;
 
     /// <summary>--json: human output goes to stderr, and the last stdout line is one JSON object.</summary>
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Print one JSON object as the last stdout line (human output goes to stderr)",
+        Recursive = true,
+    };
+
+    /// <summary>--verbose: on an internal error, print the stack trace too.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose")
+    {
+        Description = "On an internal error (exit code 70), print the stack trace",
         Recursive = true,
     };
 
@@ -33,8 +42,12 @@ public static class Shell
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
-    /// <summary>Runs a verb body with uniform error handling. The body returns the JSON result object (or null) and
-    /// an exit code.</summary>
+    /// <summary>
+    /// Runs a verb body with uniform error handling. The body returns the JSON result object (or null) and an exit code.
+    /// Headstart's own errors (<see cref="HeadstartException"/>, <see cref="CliException"/>) and the file system's are
+    /// the user's to fix: their message, exit 1 (or 2 for usage). Anything else is a bug: exit 70, a short message, the
+    /// stack trace in a log file and, under --verbose, on stderr.
+    /// </summary>
     public static int Run(ParseResult parse, Func<Output, (int Code, object? Result)> body)
     {
         var output = new Output(parse.GetValue(Json));
@@ -44,14 +57,52 @@ public static class Shell
             output.Finish(result, code);
             return code;
         }
-        catch (Exception ex) when (ex is CliException or IOException or UnauthorizedAccessException
-                                       or KeyNotFoundException or InvalidDataException or ArgumentException
-                                       or NotSupportedException or InvalidOperationException or HeadstartException)
+        catch (Exception ex) when (IsUserError(ex))
         {
             int code = ex is CliException ce ? ce.ExitCode : RuntimeError;
             output.Error(ex.Message);
             output.Finish(new { error = ex.Message, error_type = ex.GetType().Name }, code);
             return code;
+        }
+        catch (Exception ex)
+        {
+            string? log = CrashLog.Write(ex, parse);
+            output.Error($"internal error, a bug in Headstart (not in your data or options): {ex.GetType().Name}: {ex.Message}");
+            if (parse.GetValue(Verbose)) output.Plain(ex.ToString());
+            output.Plain(log is null
+                ? "Rerun with --verbose for the stack trace, and please report it."
+                : $"The stack trace is in {log} (or rerun with --verbose); please report it.");
+            output.Finish(new { error = ex.Message, error_type = ex.GetType().Name, @internal = true, log }, InternalError);
+            return InternalError;
+        }
+    }
+
+    /// <summary>The errors a user can act on: Headstart's own, and the file system's (a path, a permission, a full disk).</summary>
+    public static bool IsUserError(Exception ex) =>
+        ex is CliException or HeadstartException or IOException or UnauthorizedAccessException;
+}
+
+/// <summary>Internal errors' stack traces, one file each under the cache root's logs/ folder.</summary>
+public static class CrashLog
+{
+    /// <summary>Where the logs go: the cache root's logs/ (tests point it elsewhere).</summary>
+    public static string Directory { get; set; } = Path.Combine(Headstart.IO.CacheDirs.Root, "logs");
+
+    /// <summary>Writes the trace and the command line; returns the file, or null when it could not be written.</summary>
+    public static string? Write(Exception ex, ParseResult parse)
+    {
+        try
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+            string path = Path.Combine(Directory, $"crash-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.txt");
+            File.WriteAllText(path,
+                $"headstart {Headstart.HeadstartInfo.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}\n" +
+                $"command: headstart {string.Join(' ', parse.Tokens.Select(t => t.Value))}\n\n{ex}\n");
+            return path;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 }

@@ -46,7 +46,7 @@ public static class ModelRegistry
         if (TryGet(name, out var spec)) return spec;
         var close = specs.Value.Keys
             .OrderBy(k => Distance(k, name)).Take(3);
-        throw new KeyNotFoundException(
+        throw new HeadstartException(
             $"unknown model '{name}'. Did you mean: {string.Join(", ", close)}? Run 'headstart models' for the full list.");
     }
 

@@ -250,7 +250,7 @@ public sealed class Learner : IDisposable
         Optimizer?.Dispose();
         groups.Clear();
         var trainable = Freezing.Trainable(Model, Spec).ToList();
-        if (trainable.Count == 0) throw new InvalidOperationException("nothing to train: every parameter is frozen");
+        if (trainable.Count == 0) throw new HeadstartException("nothing to train: every layer group is frozen (see --freeze)");
         var groupIds = trainable.Select(t => t.Group).Distinct().Order().ToList();
         var o = OptimizerOptions;
         var sgdGroups = new List<SGD.ParamGroup>();

@@ -31,8 +31,8 @@ public static class LrFinder
     public static LrFindResult Run(Learner learner, LrFindOptions? options = null)
     {
         var o = options ?? new LrFindOptions();
-        if (!(o.StartLr > 0 && o.EndLr > o.StartLr)) throw new ArgumentException("need 0 < StartLr < EndLr");
-        if (o.Iterations < 2) throw new ArgumentException("need at least 2 iterations");
+        if (!(o.StartLr > 0 && o.EndLr > o.StartLr)) throw new HeadstartException($"lr-find needs 0 < start LR < end LR; got {o.StartLr:G3} and {o.EndLr:G3}");
+        if (o.Iterations < 2) throw new HeadstartException($"lr-find needs at least 2 iterations; got {o.Iterations}");
         var weights = learner.SnapshotWeights();
         using var rng = get_rng_state();
         var optimizer = learner.DetachOptimizer();

@@ -64,7 +64,7 @@ public static class Safetensors
             long offset = 0;
             foreach (var (name, tensor) in stateDict)
             {
-                if (name == MetadataKey) throw new ArgumentException($"a tensor may not be named '{MetadataKey}'");
+                if (name == MetadataKey) throw new WeightFileException($"a tensor may not be named '{MetadataKey}' in a safetensors file");
                 long bytes = TensorIO.ByteCount(tensor);
                 json.WriteStartObject(name);
                 json.WriteString("dtype", DTypes.ToSafetensors(tensor.dtype));

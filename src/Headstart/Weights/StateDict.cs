@@ -24,7 +24,7 @@ public sealed class StateDict : IReadOnlyCollection<KeyValuePair<string, Tensor>
     /// <summary>Adds a tensor; a duplicate name is an error (a well-formed state_dict has unique keys).</summary>
     public void Add(string key, Tensor tensor)
     {
-        if (!tensors.TryAdd(key, tensor)) throw new InvalidDataException($"duplicate state_dict key '{key}'");
+        if (!tensors.TryAdd(key, tensor)) throw new WeightFileException($"duplicate state_dict key '{key}'");
         order.Add(key);
     }
 

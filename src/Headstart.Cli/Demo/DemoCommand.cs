@@ -12,7 +12,7 @@ using Spectre.Console;
 namespace Headstart.Cli.Demo;
 
 /// <summary>
-/// headstart demo: the seed's argument, measured on the embedded defaults with no arguments: Fashion-MNIST from the
+/// headstart demo: the case for transfer learning, measured on the embedded defaults with no arguments: Fashion-MNIST from the
 /// Debian package, the real ImageNet ResNet18 that ships with Headstart (resnet18-cntk, frozen) vs a small CNN trained
 /// from scratch, over a few labelled-images-per-class counts. Saves the transfer bundle (with its report) and a
 /// comparison page; the conclusions printed are computed from the measured numbers.

@@ -22,9 +22,7 @@ public static class EvaluateCommand
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
             using var clf = Classifier.Load(parse.GetValue(Bundle)!, weightsOverride: parse.GetValue(Weights));
-            int seed = clf.Manifest.Training is { } t && t.TryGetValue("seed", out var s) ? s.GetInt32() : 42;
-            double valSplit = clf.Manifest.Training is { } t2 && t2.TryGetValue("val_split", out var vs) ? vs.GetDouble() : 0.2;
-            var data = ImageFolder.Load(parse.GetValue(Data)!, new ImageFolderOptions { Seed = seed, ValSplit = valSplit });
+            var data = ImageFolder.Load(parse.GetValue(Data)!, clf.Manifest.TrainingSplit());
             // Map the data's class names onto the bundle's; unknown classes are an error, not a silent miss.
             var unknown = data.Classes.Except(clf.Classes).ToList();
             if (unknown.Count > 0)

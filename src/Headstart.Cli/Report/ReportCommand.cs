@@ -68,9 +68,7 @@ public static class ReportCommand
     private static ReportData Fresh(string bundle, string dataDir, BundleManifest manifest, int top, int batchSize, Output output)
     {
         using var clf = Classifier.Load(bundle);
-        int seed = manifest.Training is { } t && t.TryGetValue("seed", out var s) ? s.GetInt32() : 42;
-        double valSplit = manifest.Training is { } t2 && t2.TryGetValue("val_split", out var vs) ? vs.GetDouble() : 0.2;
-        var data = ImageFolder.Load(dataDir, new ImageFolderOptions { Seed = seed, ValSplit = valSplit });
+        var data = ImageFolder.Load(dataDir, manifest.TrainingSplit());
         var unknown = data.Classes.Except(clf.Classes).ToList();
         if (unknown.Count > 0)
             throw new CliException($"the data has classes the bundle does not know: {string.Join(", ", unknown)} (bundle classes: {string.Join(", ", clf.Classes)})");

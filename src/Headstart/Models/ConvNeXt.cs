@@ -43,7 +43,6 @@ public sealed class ConvNeXt : ImageClassifier
         features = Sequential(layers);
         avgpool = AdaptiveAvgPool2d(1);
         classifier = Sequential(new LayerNorm2d(dims[^1]), Flatten(1), Linear(dims[^1], numClasses));
-        FeatureDim = dims[^1];
 
         RegisterComponents();
 
@@ -59,9 +58,6 @@ public sealed class ConvNeXt : ImageClassifier
     }
 
     public override int NumClasses => numClasses;
-
-    /// <summary>Width of the pooled features: 768 (tiny, small) or 1024 (base).</summary>
-    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {

@@ -43,7 +43,6 @@ public sealed class DenseNet : ImageClassifier
         mods.Add(("norm5", BatchNorm2d(channels)));
         features = Sequential(mods);
         classifier = Linear(channels, numClasses);
-        FeatureDim = (int)channels;
 
         // torchvision (after registration, so named_modules() sees the tree): kaiming_normal_ (fan_in, gain sqrt 2) for convs, BN 1/0, Linear bias 0 (weight keeps the default).
         RegisterComponents();
@@ -53,9 +52,6 @@ public sealed class DenseNet : ImageClassifier
     }
 
     public override int NumClasses => numClasses;
-
-    /// <summary>Width of the pooled features: 1024 (121), 2208 (161), 1664 (169), 1920 (201).</summary>
-    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {
@@ -173,5 +169,6 @@ internal static class DenseNetFamily
         ],
         // LuaTorch ports saved by PyTorch 0.x: legacy container, old "norm.1" key names, no num_batches_tracked.
         WeightSources = [TorchvisionHub.Source(file, WeightFormat.PthLegacy)],
+        LegacyKeyUpgrade = DenseNet.RemapLegacyKey,
     };
 }

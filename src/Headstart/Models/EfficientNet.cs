@@ -62,15 +62,11 @@ public sealed class EfficientNet : ImageClassifier
         avgpool = AdaptiveAvgPool2d(1);
         // Not in place (torchvision's is): ForwardClassifier may be fed cached features, which dropout must not overwrite.
         classifier = Sequential(Dropout(dropout, inplace: false), Linear(lastChannels, numClasses));
-        FeatureDim = lastChannels;
         RegisterComponents();
         InitWeights();   // after registration: named_modules() only sees registered submodules
     }
 
     public override int NumClasses => numClasses;
-
-    /// <summary>Width of the pooled features: 1280 (B0, B1), 1408 (B2), 1536 (B3), ... 2560 (B7).</summary>
-    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {

@@ -40,15 +40,11 @@ public sealed class MobileNetV2 : ImageClassifier
         layers.Add(Blocks.ConvNormActivation(inputChannel, lastChannel, kernelSize: 1, activation: () => ReLU6(inplace: true)));
         features = Sequential(layers);
         classifier = Sequential(Dropout(dropout), Linear(lastChannel, numClasses));
-        FeatureDim = (int)lastChannel;
         RegisterComponents();
         Blocks.InitConvBnLinear(this);
     }
 
     public override int NumClasses => numClasses;
-
-    /// <summary>Width of the pooled features, 1280 at width 1.0.</summary>
-    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {

@@ -79,15 +79,11 @@ public sealed class MobileNetV3 : ImageClassifier
         classifier = Sequential(
             Linear(lastConvOut, lastChannel), Hardswish(inplace: true), Dropout(dropout, inplace: true),
             Linear(lastChannel, numClasses));
-        FeatureDim = (int)lastConvOut;
         RegisterComponents();
         Blocks.InitConvBnLinear(this);
     }
 
     public override int NumClasses => numClasses;
-
-    /// <summary>Width of the pooled features: 960 (large) or 576 (small).</summary>
-    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {

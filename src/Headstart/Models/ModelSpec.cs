@@ -68,6 +68,11 @@ public sealed record ModelSpec
     /// the training-only auxiliary classifiers of googlenet ("aux1", "aux2") and inception_v3 ("AuxLogits").
     /// </summary>
     public IReadOnlyList<string> IgnoredWeightPrefixes { get; init; } = [];
+    /// <summary>
+    /// Maps a published file's old key name to today's, as torchvision's own loader does (DenseNet's pre-0.3
+    /// "denselayer1.norm.1.weight" → "denselayer1.norm1.weight"); applied only to keys the model lacks. Null: none.
+    /// </summary>
+    public Func<string, string>? LegacyKeyUpgrade { get; init; }
     /// <summary>False when pretrained weights never include the head (e.g. resnet18-cntk ships pool5 features only).</summary>
     public bool PretrainedHasHead { get; init; } = true;
 

@@ -48,15 +48,11 @@ public sealed class ResNet : ImageClassifier
         layer4 = MakeLayer(512, layers[3], 2);
         avgpool = AdaptiveAvgPool2d(1);
         fc = Linear(512 * expansion, numClasses);
-        FeatureDim = 512 * expansion;
         RegisterComponents();
         InitWeights();   // after registration: named_modules() only sees registered submodules
     }
 
     public override int NumClasses => numClasses;
-
-    /// <summary>Width of the pooled features, 512 (basic) or 2048 (bottleneck).</summary>
-    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {

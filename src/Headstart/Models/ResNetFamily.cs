@@ -3,8 +3,6 @@ namespace Headstart.Models;
 /// <summary>Registry records of the ResNet family, including the embedded CNTK ResNet18.</summary>
 internal static class ResNetFamily
 {
-    private const string Hub = "https://download.pytorch.org/models/";
-
     private static LayerGroup[] Groups(string head = "fc") =>
     [
         new("stem", ["conv1", "bn1"]),
@@ -22,7 +20,7 @@ internal static class ResNetFamily
         ClassifierPrefix = "fc",
         HeadPrefix = "fc",
         LayerGroups = Groups(),
-        WeightSources = [new("IMAGENET1K_V1", WeightFormat.PthZip, file, Hub + file, file.Split('-')[^1].Split('.')[0])],
+        WeightSources = [TorchvisionHub.Source(file, WeightFormat.PthZip)],
     };
 
     public static IEnumerable<ModelSpec> Specs()

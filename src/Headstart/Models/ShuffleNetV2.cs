@@ -36,15 +36,11 @@ public sealed class ShuffleNetV2 : ImageClassifier
         stage4 = Stage(stageRepeats[2], stageOutChannels[3]);
         conv5 = Sequential(Conv2d(channels, stageOutChannels[4], 1, bias: false), BatchNorm2d(stageOutChannels[4]), ReLU(inplace: true));
         fc = Linear(stageOutChannels[4], numClasses);
-        FeatureDim = stageOutChannels[4];
         // torchvision keeps PyTorch's default initialisation here, which TorchSharp's modules share.
         RegisterComponents();
     }
 
     public override int NumClasses => numClasses;
-
-    /// <summary>Width of the pooled features: 1024, or 2048 for x2_0.</summary>
-    public int FeatureDim { get; }
 
     public override Tensor ForwardFeatures(Tensor input)
     {

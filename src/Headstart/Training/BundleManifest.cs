@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Headstart.Data;
 using Headstart.Evaluation;
 using Headstart.Models;
 
@@ -58,6 +59,20 @@ public sealed record BundleManifest
     public double TrainSeconds { get; init; }
     public VersionInfo Versions { get; init; } = VersionInfo.Current;
     public DateTime CreatedUtc { get; init; } = DateTime.UtcNow;
+
+    /// <summary>The training options as recorded, typed: an option an older bundle lacks takes TrainOptions' own
+    /// default. Null when the bundle records none.</summary>
+    public TrainOptions? TrainingOptions() => Training is null
+        ? null
+        : JsonSerializer.Deserialize<TrainOptions>(JsonSerializer.SerializeToElement(Training, JsonOptions), JsonOptions);
+
+    /// <summary>The train/val split the bundle was trained on (seed and fraction; the defaults when unrecorded), so
+    /// that evaluate and report see the same validation images as training did.</summary>
+    public ImageFolderOptions TrainingSplit()
+    {
+        var o = TrainingOptions() ?? new TrainOptions();
+        return new ImageFolderOptions { Seed = o.Seed, ValSplit = o.ValSplit };
+    }
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {

@@ -71,7 +71,7 @@ public sealed class ComparisonResult(IReadOnlyList<RecipeRun> runs, IReadOnlyLis
 }
 
 /// <summary>
-/// Transfer vs scratch on the same data (the seed's argument, measured): trains the recipes of <see cref="Recipe"/> on
+/// Transfer vs scratch on the same data (the case for transfer learning, measured): trains the recipes of <see cref="Recipe"/> on
 /// one split with one seed, then a data-efficiency curve (val accuracy vs labelled images per class) for frozen
 /// transfer vs the small CNN. Shot subsets are nested (5 ⊂ 10 ⊂ ...), so the frozen runs reuse cached features.
 /// </summary>
@@ -194,7 +194,7 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
     private TrainResult Train(Recipe recipe, ImageDataset data, ComparisonOptions o, CancellationToken ct)
     {
         // The small CNN's ops are tiny: with several intra-op threads libtorch's OpenMP barriers dominate, and on a busy
-        // CPU they stall (measured on 2 shared cores: 92 s with 2 threads vs 7 s with 1 for the same 25 epochs).
+        // CPU they stall, many times slower than one thread.
         int threads = TorchSharp.torch.get_num_threads();
         if (recipe == Recipe.SmallCnn) TorchSharp.torch.set_num_threads(1);
         TrainResult result;

@@ -43,7 +43,7 @@ public sealed class OrtFeatureExtractor : IDisposable
             InterOpNumThreads = 1,
         };
         // ORT's idle workers spin for work by default: best for a bare forward loop, but during extraction the decode
-        // threads need those cores (cold flowers-small --augment none: 8.9 s without spinning, 9.2 s with).
+        // threads need those cores (the measured difference is in bench/README.md).
         if (!allowSpinning) options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         session = new InferenceSession(edit.Model, options);
     }

@@ -55,15 +55,16 @@ public static class WeightLoader
         foreach (var (key, t) in stateDict)
             if (!spec.IgnoredWeightPrefixes.Any(p => key == p || key.StartsWith(p + ".", StringComparison.Ordinal))) kept.Add(key, t);
         foreach (var (k, v) in stateDict.Metadata) kept.Metadata[k] = v;
-        return Load(model, kept, spec.Name, spec.HeadPrefix, spec.PretrainedHasHead, options);
+        return Load(model, kept, spec.Name, spec.HeadPrefix, spec.PretrainedHasHead, options, spec.LegacyKeyUpgrade);
     }
 
     /// <summary>
     /// Loads into any TorchSharp module with torchvision key names (e.g. a TorchVision-for-.NET model).
     /// <paramref name="headPrefix"/> names the classifier layer skipped when its shape differs; null never skips.
+    /// <paramref name="legacyKeyUpgrade"/> renames a file key the model lacks (<see cref="ModelSpec.LegacyKeyUpgrade"/>).
     /// </summary>
     public static LoadReport Load(nn.Module model, StateDict stateDict, string modelName, string? headPrefix = null,
-        bool pretrainedHasHead = true, LoadOptions? options = null)
+        bool pretrainedHasHead = true, LoadOptions? options = null, Func<string, string>? legacyKeyUpgrade = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(stateDict);
@@ -74,8 +75,7 @@ public static class WeightLoader
         foreach (var (fileKey, tensor) in stateDict)
         {
             var key = options.RenameKey?.Invoke(fileKey) ?? fileKey;
-            // torchvision's own upgrade of pre-0.3 DenseNet keys: "denselayer1.norm.1.weight" -> "denselayer1.norm1.weight".
-            if (!target.ContainsKey(key) && DenseNet.RemapLegacyKey(key) is var upgraded && target.ContainsKey(upgraded))
+            if (!target.ContainsKey(key) && legacyKeyUpgrade?.Invoke(key) is { } upgraded && target.ContainsKey(upgraded))
                 key = upgraded;
             if (key != fileKey) renamed[fileKey] = key;
             if (!source.TryAdd(key, tensor)) throw new HeadstartException($"two file keys map to '{key}' after renaming");

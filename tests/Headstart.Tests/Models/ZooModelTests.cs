@@ -112,7 +112,11 @@ public class ZooModelTests
             published.Add(Regex.Replace(key, @"(denselayer\d+\.(?:norm|conv))([12])\.", "$1.$2."), t.detach().clone());
         Assert.Contains("features.denseblock2.denselayer2.norm.2.running_var", published.Keys);
 
-        var report = WeightLoader.Load(target, published, "densenet-test", "classifier");
+        // The upgrade is the DenseNet records' own (ModelSpec.LegacyKeyUpgrade), not a rule run for every model.
+        var upgrade = ModelRegistry.Get("densenet121").LegacyKeyUpgrade;
+        Assert.NotNull(upgrade);
+        Assert.All(ModelRegistry.All.Where(s => s.Family != "densenet"), s => Assert.Null(s.LegacyKeyUpgrade));
+        var report = WeightLoader.Load(target, published, "densenet-test", "classifier", legacyKeyUpgrade: upgrade);
 
         Assert.Equal(3 * 10, report.Renamed.Count);   // 3 dense layers x (norm1 4 + conv1 1 + norm2 4 + conv2 1)
         Assert.All(report.Renamed, kv => Assert.Equal(DenseNet.RemapLegacyKey(kv.Key), kv.Value));

@@ -139,7 +139,9 @@ public class WeightLoaderTests(ITestOutputHelper log)
         using var sd = new StateDict();
         foreach (var (k, v) in model.state_dict())
             sd.Add(k.Replace("norm1.", "norm.1."), v.detach().clone().fill_(0.5));
-        var report = WeightLoader.Load(model, sd, "denselike");
+        // Without the record's upgrade the old names are just unexpected keys: nothing is renamed behind a model's back.
+        Assert.Throws<HeadstartException>(() => WeightLoader.Load(model, sd, "denselike"));
+        var report = WeightLoader.Load(model, sd, "denselike", legacyKeyUpgrade: DenseNet.RemapLegacyKey);
         Assert.Equal("denselayer1.norm1.weight", report.Renamed["denselayer1.norm.1.weight"]);
         Assert.Equal(0.5f, model.state_dict()["denselayer1.norm1.weight"][0].item<float>());
     }

@@ -58,9 +58,8 @@ public static class CompareCommand
                 Workers = parse.GetValue(Workers), CacheDir = parse.GetValue(CacheDir),
             };
             string outPath = Path.GetFullPath(parse.GetValue(Out) ?? $"{new DirectoryInfo(Path.GetFullPath(dataDir)).Name}-comparison.html");
-            string root = Path.GetFullPath(dataDir).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-            if (outPath.StartsWith(root, StringComparison.Ordinal))
-                throw new CliException($"--out {outPath} is inside the dataset folder; Headstart never writes there: choose another path", Shell.UsageError);
+            if (DatasetWrites.Conflict(dataDir, outPath) is { } why)
+                throw new CliException($"--out {why}: choose another path", Shell.UsageError);
             var data = ImageFolder.Load(dataDir, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
             output.Line($"comparing on [bold]{Markup.Escape(data.Root)}[/]: {data.Classes.Count} classes, {data.Train.Count} train / {data.Val.Count} val ({data.SplitKind})");
             var reporter = new ConsoleReporter(output);

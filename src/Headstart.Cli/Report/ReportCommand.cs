@@ -36,8 +36,8 @@ public static class ReportCommand
             var manifest = ModelBundle.ReadManifest(bundle);
             string outPath = Path.GetFullPath(parse.GetValue(Out) ?? Path.Combine(bundle, TrainingReport.FileName));
             foreach (var root in new[] { dataDir, manifest.Dataset?.Root }.OfType<string>())
-                if (Directory.Exists(root) && IsUnder(outPath, Path.GetFullPath(root)))
-                    throw new CliException($"--out {outPath} is inside the dataset folder {root}; Headstart never writes there: choose another path", Shell.UsageError);
+                if (DatasetWrites.Conflict(root, outPath) is { } why)
+                    throw new CliException($"--out {why}: choose another path", Shell.UsageError);
 
             ReportData data;
             if (dataDir is null)
@@ -105,12 +105,6 @@ public static class ReportCommand
             Dataset = summary,
             PredictionsSource = $"fresh, the bundle re-run on the {data.Val.Count} validation images of {data.Root}",
         };
-    }
-
-    private static bool IsUnder(string path, string dir)
-    {
-        string d = dir.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-        return path.StartsWith(d, StringComparison.Ordinal) || path == dir;
     }
 
     private static int IndexOf(IReadOnlyList<string> list, string item)

@@ -50,19 +50,8 @@ internal static class DatasetPreflight
     /// class folder by the next run.</summary>
     private static void RefuseWritesUnder(string data, params (string Option, string? Path)[] outputs)
     {
-        if (!Directory.Exists(data)) return; // the checker reports a missing folder
-        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(data)) + Path.DirectorySeparatorChar;
         foreach (var (option, path) in outputs)
-        {
-            if (path is null) continue;
-            string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)) + Path.DirectorySeparatorChar;
-            if (full.StartsWith(root, StringComparison.Ordinal))
-                throw new CliException($"{option} {Path.GetFullPath(path)} is inside the dataset folder {root}; Headstart never " +
-                                       $"writes there: pass {option} with a path outside it", Shell.UsageError);
-            // The bundle replaces its whole folder: one that holds the dataset would take the dataset with it.
-            if (option == "--out" && root.StartsWith(full, StringComparison.Ordinal))
-                throw new CliException($"--out {Path.GetFullPath(path)} contains the dataset folder {root}; saving would replace " +
-                                       "it: pass --out with a path outside the dataset", Shell.UsageError);
-        }
+            if (path is not null && DatasetWrites.Conflict(data, path, replacesFolder: option == "--out") is { } why)
+                throw new CliException($"{option} {why}: pass {option} with a path outside it", Shell.UsageError);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Headstart.Data;
 using Headstart.IO;
 using Headstart.Models;
 using Headstart.Training;
@@ -23,6 +24,7 @@ public static class ModelBundle
     public static void Save(string dir, ImageClassifier model, BundleManifest manifest, Action<string>? extra = null,
         FrozenBackbone? backbone = null)
     {
+        if (manifest.Dataset?.Root is { } datasetRoot) DatasetWrites.Refuse(datasetRoot, dir, "the bundle folder", replacesFolder: true);
         EnsureReplaceable(dir);
         var spec = ModelRegistry.Get(manifest.Arch);
         if (backbone is not null && !File.Exists(backbone.SourcePath))

@@ -47,9 +47,9 @@ public sealed record EngineStatus
              "convolutions run on libtorch's own kernels instead, which the check proves exact",
     };
 
-    private string Worst => Failures.Count == 0 ? "none" :
-        Failures.OrderByDescending(f => double.IsNaN(f.ForwardError) ? double.MaxValue : f.ForwardError).First() is var f
-            ? $"{f.Case}: relative error {f.ForwardError:G2}" : "";
+    /// <summary>The failure with the largest forward error (NaN counts as largest).</summary>
+    private string Worst => Failures.MaxBy(f => double.IsNaN(f.ForwardError) ? double.MaxValue : f.ForwardError) is { } f
+        ? $"{f.Case}: relative error {f.ForwardError:G2}" : "none";
 
     /// <summary>The compact form that the CLI's --json output carries as "engine".</summary>
     public object ToJson() => new

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Headstart.Training;
 using Spectre.Console;
 
 namespace Headstart.Cli.Common;
@@ -59,7 +60,7 @@ public static class Shell
         }
         catch (Exception ex) when (IsUserError(ex))
         {
-            int code = ex is CliException ce ? ce.ExitCode : RuntimeError;
+            int code = ex switch { CliException ce => ce.ExitCode, TrainingPlanException => UsageError, _ => RuntimeError };
             output.Error(ex.Message);
             output.Finish(new { error = ex.Message, error_type = ex.GetType().Name }, code);
             return code;

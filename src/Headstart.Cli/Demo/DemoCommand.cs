@@ -22,7 +22,7 @@ public static class DemoCommand
     private static readonly Option<int> PerClass = Opt.Of("--per-class", "Labelled training images per class of the largest run", 100);
     private static readonly Option<string> Shots = Opt.Of("--shots", "Smaller labelled-images-per-class counts for the data-efficiency curve", "5,10,20,50");
     private static readonly Option<int> ValPerClass = Opt.Of("--val-per-class", "Validation images per class (from the test file)", 50);
-    private static readonly Option<int> Epochs = Opt.Of("--epochs", "Frozen-transfer head epochs (on cached features: cheap)", 50);
+    private static readonly Option<int?> Epochs = Opt.Maybe<int?>("--epochs", "Frozen-transfer head epochs (on cached features: cheap; default: train's, 25)");
     private static readonly Option<string> Out = Opt.Of("--out", "Bundle directory to write (the transfer model, report.html, comparison.html)", "headstart-demo");
     private static readonly Option<string> DataDir = Opt.Of("--data", "Fashion-MNIST IDX directory", FashionMnist.DefaultDir);
     private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed", 42);
@@ -42,7 +42,7 @@ public static class DemoCommand
             var data = FashionMnist.Load(parse.GetValue(DataDir)!, perClass, valPerClass, seed);
             var options = new ComparisonOptions
             {
-                Model = ModelRegistry.DefaultModel, Epochs = Math.Max(1, parse.GetValue(Epochs)), Seed = seed, AugmentViews = 1,
+                Model = ModelRegistry.DefaultModel, Epochs = parse.GetValue(Epochs) is int e ? Math.Max(1, e) : null, Seed = seed, AugmentViews = 1,
                 Shots = CompareCommand.ParseShots(parse.GetValue(Shots)!),
                 // Each epoch of these runs a 224-px ResNet18 forward and backward pass per image: minutes on a CPU. 'headstart compare' runs them.
                 Skip = new HashSet<Recipe> { Recipe.FineTune, Recipe.Scratch },

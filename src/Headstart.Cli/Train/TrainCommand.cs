@@ -18,7 +18,8 @@ public static class TrainCommand
     private static readonly Option<bool> NoPretrained = Opt.Flag("--no-pretrained", "Train from random initialisation (the scratch baseline)");
     private static readonly Option<string?> Out = Opt.Maybe<string>("--out", "Bundle directory to write (default: ./<data-folder-name>-<model>)");
     private static readonly Option<string> Strategy = Opt.Choice("--strategy", "frozen: cached features + head (fast); fine-tune: head, then unfreeze; full: train everything", "frozen", "frozen", "fine-tune", "full");
-    private static readonly Option<string> Freeze = Opt.Of("--freeze", "features (all but the classifier section), none, or N = freeze the first N layer groups; fine-tune: N groups stay frozen after the head phase", "features");
+    private static readonly Option<string?> Freeze = Opt.Maybe<string>("--freeze", "frozen: features (all but the classifier section: the cached fast path, the default) or N = freeze the first N layer groups; fine-tune: N groups stay frozen after the head phase (default none); see --plan");
+    private static readonly Option<bool> PlanOnly = Opt.Flag("--plan", "Print the training plan (phases, inputs, frozen groups, learning rates, schedules) and exit without training");
     private static readonly Option<int> Epochs = Opt.Of("--epochs", "Training epochs (after the frozen epochs for fine-tune)", 25);
     private static readonly Option<int?> FreezeEpochs = Opt.Maybe<int?>("--freeze-epochs", "fine-tune: epochs of the frozen-head phase first; with a pretrained backbone they train on cached features with the frozen recipe (default 25, cheap), else 1");
     private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
@@ -54,7 +55,7 @@ public static class TrainCommand
         {
             Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, FineTuneLr, Optimizer, Schedule,
             StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
-            Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir, CheckpointEvery,
+            Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir, CheckpointEvery, PlanOnly,
         };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
@@ -71,7 +72,13 @@ public static class TrainCommand
             }
             string outDir = parse.GetValue(Out)
                             ?? (resume is not null ? ResumeOut(parse.GetValue(Resume)!, resume) : DefaultOut(data, options.Model));
-            ModelRegistry.Get(options.Model); // a typo fails before the data is read
+            // A typo, or options without a plan, fail before the data is read.
+            var plan = TrainingPlanner.Plan(options, ModelRegistry.Get(options.Model));
+            if (parse.GetValue(PlanOnly))
+            {
+                foreach (var line in plan.Describe()) output.Line(Markup.Escape(line));
+                return (Shell.Ok, new { plan });
+            }
             var timings = new StageTimings();
             using (timings.Measure("preflight")) DatasetPreflight.Run(output, data, outDir, options);
             string? checkpointDir = parse.GetValue(CheckpointDir) switch
@@ -88,7 +95,9 @@ public static class TrainCommand
             using (timings.Measure("scan")) dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
             output.Line($"[bold]{Markup.Escape(options.Model)}[/] on [bold]{Markup.Escape(data)}[/]: {dataset.Classes.Count} classes " +
                         $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +
-                        $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}");
+                        $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}, " +
+                        $"{plan.Phases.Count} phase(s): {Markup.Escape(string.Join(", ", plan.Phases.Select(p => $"{p.Name} {p.Epochs} epoch(s) on {(p.Input == PhaseInput.CachedFeatures ? "cached features" : "images")}")))}");
+            foreach (var note in plan.Notes) output.Line($"[grey]note: {Markup.Escape(note)}[/]");
             if (dataset.Skipped.Count > 0) output.Warn($"{dataset.Skipped.Count} file(s) skipped while scanning (see model.json)");
             var reporter = new ConsoleReporter(output);
             var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume, checkpointEvery);
@@ -143,7 +152,7 @@ public static class TrainCommand
         WeightsPath = parse.GetValue(Weights),
         Pretrained = !parse.GetValue(NoPretrained),
         Strategy = parse.GetValue(Strategy) switch { "fine-tune" => Training.Strategy.FineTune, "full" => Training.Strategy.Full, _ => Training.Strategy.Frozen },
-        Freeze = parse.GetValue(Strategy) == "full" ? "none" : parse.GetValue(Freeze)!,
+        Freeze = parse.GetValue(Freeze) is { } f ? Training.Freeze.Parse(f) : null,
         Epochs = Positive(parse.GetValue(Epochs), "--epochs"),
         FreezeEpochs = parse.GetValue(FreezeEpochs),
         BatchSize = Positive(parse.GetValue(BatchSize), "--batch-size"),

@@ -53,6 +53,8 @@ public sealed record BundleManifest
     /// <summary>Where the pretrained backbone weights came from (file or embedded source id), or null (scratch).</summary>
     public string? PretrainedFrom { get; init; }
     public IReadOnlyDictionary<string, JsonElement>? Training { get; init; }
+    /// <summary>What ran: the phases the options were planned into (null in bundles from before plans).</summary>
+    public TrainingPlan? Plan { get; init; }
     public IReadOnlyList<EpochRecord>? History { get; init; }
     public ClassificationMetrics? Metrics { get; init; }
     public DatasetSummary? Dataset { get; init; }

@@ -22,8 +22,9 @@ public sealed record ComparisonOptions
     /// <summary>Pretrained architecture for recipes (a)-(c).</summary>
     public string Model { get; init; } = ModelRegistry.DefaultModel;
     public string? WeightsPath { get; init; }
-    /// <summary>Epochs of the frozen-transfer head (cheap: it trains on cached features).</summary>
-    public int Epochs { get; init; } = 50;
+    /// <summary>Epochs of the frozen-transfer head, and of fine-tune's head phase (cheap: they train on cached
+    /// features); null = train's default plan (<see cref="TrainOptions.FrozenRecipeEpochs"/>).</summary>
+    public int? Epochs { get; init; }
     /// <summary>Unfrozen epochs of fine-tuning (after <see cref="Epochs"/> frozen-head epochs on cached features): each is a
     /// full forward and backward pass of the backbone, so keep it small on a CPU.</summary>
     public int FineTuneEpochs { get; init; } = 2;
@@ -155,8 +156,10 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
         return new ImageDataset(data.Root, data.SplitKind, data.Classes, train, data.Val, data.Skipped, data.Source);
     }
 
-    /// <summary>The training options of one recipe. Every recipe keeps its last epoch's weights (no selection on the
-    /// validation set, which would flatter the many-epoch recipes).</summary>
+    /// <summary>The training options of one recipe. The frozen row is <c>headstart train</c>'s default plan (the same
+    /// options but the shared split, seed, batch size, views and epochs), so compare and train give one answer to one
+    /// question; fine-tune is <c>train --strategy fine-tune</c>. Every recipe keeps its last epoch's weights (no
+    /// selection on the validation set, which would flatter the many-epoch recipes).</summary>
     public static TrainOptions OptionsFor(Recipe recipe, ComparisonOptions o, int trainImages)
     {
         var common = new TrainOptions
@@ -166,22 +169,19 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
         };
         return recipe switch
         {
-            // AdamW + cosine for the head: on cached features epochs are nearly free, and it beat SGD + StepLR at 100
-            // images per class on Fashion-MNIST (82.2% vs 79.8%) while tying at 5 and 20.
             Recipe.Frozen => common with
             {
-                Strategy = Strategy.Frozen, Epochs = o.Epochs, AugmentViews = o.AugmentViews,
-                Optimizer = OptimizerKind.AdamW, LearningRate = 1e-3, Schedule = ScheduleKind.Cosine,
+                Strategy = Strategy.Frozen, Epochs = o.Epochs ?? common.Epochs, AugmentViews = o.AugmentViews,
             },
             Recipe.FineTune => common with { Strategy = Strategy.FineTune, FreezeEpochs = o.Epochs, Epochs = o.FineTuneEpochs },
             Recipe.Scratch => common with
             {
-                Pretrained = false, Strategy = Strategy.Full, Freeze = "none", Epochs = o.ScratchEpochs,
+                Pretrained = false, Strategy = Strategy.Full, Epochs = o.ScratchEpochs,
                 Optimizer = OptimizerKind.AdamW, LearningRate = 1e-3, Schedule = ScheduleKind.OneCycle,
             },
             _ => common with
             {
-                Model = "small_cnn", WeightsPath = null, Pretrained = false, Strategy = Strategy.Full, Freeze = "none",
+                Model = "small_cnn", WeightsPath = null, Pretrained = false, Strategy = Strategy.Full,
                 Epochs = Math.Max(o.SmallCnnEpochs, (int)Math.Ceiling(o.SmallCnnMinSteps / Math.Ceiling(trainImages / (double)o.BatchSize))),
                 Optimizer = OptimizerKind.AdamW, LearningRate = 2e-3, Schedule = ScheduleKind.OneCycle, WeightDecay = 1e-4,
                 // Mild augmentation: RandomResizedCrop down to 8% would destroy 28-px images for a network that learns

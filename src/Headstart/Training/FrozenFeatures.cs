@@ -48,19 +48,16 @@ public sealed class FrozenFeatures : IDisposable
     /// <summary>One backbone pass over a split: which images, which view (its transform), and the view's cache name.</summary>
     private sealed record ViewPass(IReadOnlyList<ImageSample> Samples, ViewKind Kind, string Name, int Seed, bool Val);
 
-    /// <summary>The passes of a frozen run, in extraction order: the training images' centre crop, their mirror image
-    /// (views >= 1) and random augmented views, then the validation centre crop and, with flip TTA, its mirror.</summary>
-    private static List<ViewPass> Passes(ImageDataset data, TrainOptions o)
+    /// <summary>The passes of a plan's cached views, in extraction order: the training images' centre crop, their
+    /// mirror image (1 view or more) and random augmented views, then the validation centre crop and, with mirrored
+    /// validation views, its mirror.</summary>
+    private static List<ViewPass> Passes(ImageDataset data, CachedViews views, int seed)
     {
-        // Flip has exactly two views, both cached: random views beyond the mirror would only repeat them.
-        int views = o.Augment switch { AugmentLevel.None => 0, AugmentLevel.Flip => Math.Min(1, Math.Max(0, o.AugmentViews)), _ => Math.Max(0, o.AugmentViews) };
-        var random = o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment;
         var passes = new List<ViewPass> { new(data.Train, ViewKind.Centre, "centre", 0, false) };
-        if (views >= 1) passes.Add(new(data.Train, ViewKind.Mirror, "mirror", 0, false));
-        for (int v = 2; v <= views; v++) passes.Add(new(data.Train, ViewKind.Random, $"random-{random}-{v}-seed{o.Seed}", v, false));
+        if (views.TrainViews >= 1) passes.Add(new(data.Train, ViewKind.Mirror, "mirror", 0, false));
+        for (int v = 2; v <= views.TrainViews; v++) passes.Add(new(data.Train, ViewKind.Random, $"random-{views.RandomAugment}-{v}-seed{seed}", v, false));
         passes.Add(new(data.Val, ViewKind.Centre, "centre", 0, true));
-        // --augment none means no augmentation at all: no cached views and no test-time flip.
-        if (o.TestTimeFlip && o.Augment != AugmentLevel.None) passes.Add(new(data.Val, ViewKind.Mirror, "mirror", 0, true));
+        if (views.MirroredValidation) passes.Add(new(data.Val, ViewKind.Mirror, "mirror", 0, true));
         return passes;
     }
 
@@ -75,13 +72,16 @@ public sealed class FrozenFeatures : IDisposable
     /// <paramref name="data"/> needs: a warm run, which never runs the backbone. Cheap (file stats and the cache
     /// indexes); a cold run uses it to start building the backbone's session early (<see cref="PendingOrtSession"/>).
     /// </summary>
-    public static bool AllCached(ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o)
+    public static bool AllCached(ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o) =>
+        TrainingPlanner.Plan(o, spec).Features is { } views && AllCached(spec, weightsPath, data, o, views);
+
+    internal static bool AllCached(ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o, CachedViews views)
     {
         string? cacheRoot = weightsPath is null ? null : FeatureCache.Root(o.CacheDir);
         if (cacheRoot is null) return false;
         var engine = Resolve(o.Engine, spec, weightsPath);
         string weightsHash = FeatureCache.WeightsFingerprint(weightsPath!, cacheRoot);
-        foreach (var pass in Passes(data, o))
+        foreach (var pass in Passes(data, views, o.Seed))
         {
             using var cache = new FeatureCache(cacheRoot, Namespace(spec, weightsHash, pass.Name, engine));
             if (!pass.Samples.All(s => cache.Contains(FeatureCache.KeyOf(s)))) return false;
@@ -92,7 +92,7 @@ public sealed class FrozenFeatures : IDisposable
     /// <param name="session">An ONNX Runtime session already being built (<see cref="PendingOrtSession"/>), taken on
     /// the first cache miss when ONNX Runtime is the engine; else one is built then.</param>
     public static FrozenFeatures Extract(ImageClassifier model, ModelSpec spec, string? weightsPath, ImageDataset data,
-        TrainOptions o, float[]? meanImage, ITrainingReporter? reporter, Action<SkippedFile> onSkipped, CancellationToken ct,
+        TrainOptions o, CachedViews views, float[]? meanImage, ITrainingReporter? reporter, Action<SkippedFile> onSkipped, CancellationToken ct,
         PendingOrtSession? session = null, StageTimings? timings = null)
     {
         var engine = Resolve(o.Engine, spec, weightsPath);
@@ -107,7 +107,7 @@ public sealed class FrozenFeatures : IDisposable
         Func<Tensor, Tensor> backbone = engine == FeatureEngine.Onnx ? x => ort.Value.Extract(x) : model.ForwardFeatures;
         try
         {
-            return ExtractWith(backbone, engine, spec, weightsPath, data, o, meanImage, reporter, onSkipped, ct);
+            return ExtractWith(backbone, engine, spec, weightsPath, data, o, views, meanImage, reporter, onSkipped, ct);
         }
         finally
         {
@@ -116,15 +116,15 @@ public sealed class FrozenFeatures : IDisposable
     }
 
     private static FrozenFeatures ExtractWith(Func<Tensor, Tensor> backbone, FeatureEngine engine, ModelSpec spec,
-        string? weightsPath, ImageDataset data, TrainOptions o, float[]? meanImage, ITrainingReporter? reporter,
+        string? weightsPath, ImageDataset data, TrainOptions o, CachedViews cached, float[]? meanImage, ITrainingReporter? reporter,
         Action<SkippedFile> onSkipped, CancellationToken ct)
     {
         if (data.Val.Count == 0)
             throw new HeadstartException("the validation split is empty: add images to val/ or use a larger --val-split");
         var centre = ImageTransform.Eval(spec.Preprocessing, meanImage);
         var mirror = ImageTransform.EvalMirrored(spec.Preprocessing, meanImage);
-        var random = ImageTransform.Train(spec.Preprocessing, o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment, meanImage);
-        var passes = Passes(data, o);
+        var random = ImageTransform.Train(spec.Preprocessing, cached.RandomAugment, meanImage);
+        var passes = Passes(data, cached, o.Seed);
         int views = passes.Count(p => !p.Val) - 1;
         bool tta = passes.Count(p => p.Val) == 2;
         int total = passes.Sum(p => p.Samples.Count);

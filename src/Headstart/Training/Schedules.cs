@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Headstart.Training;
 
 /// <summary>Learning-rate schedule kinds offered by the CLI.</summary>
@@ -7,6 +9,11 @@ public enum ScheduleKind { Constant, Step, Cosine, OneCycle }
 /// A schedule maps training progress to a multiplier of each parameter group's base learning rate, and optionally a
 /// momentum (one-cycle). Evaluated per iteration, so it works for any batch count.
 /// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(ConstantSchedule), "constant")]
+[JsonDerivedType(typeof(StepSchedule), "step")]
+[JsonDerivedType(typeof(CosineSchedule), "cosine")]
+[JsonDerivedType(typeof(OneCycleSchedule), "one_cycle")]
 public abstract record Schedule
 {
     /// <summary>Multiplier of the base LR at iteration <paramref name="it"/> of <paramref name="total"/>; epoch-based

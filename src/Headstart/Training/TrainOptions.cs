@@ -13,6 +13,17 @@ public enum Strategy
     Full,
 }
 
+/// <summary>Names of <see cref="Strategy"/> values as --strategy spells them.</summary>
+public static class StrategyNames
+{
+    public static string CliName(this Strategy s) => s switch
+    {
+        Strategy.FineTune => "fine-tune",
+        Strategy.Full => "full",
+        _ => "frozen",
+    };
+}
+
 /// <summary>Options of <see cref="TransferTrainer"/>; the CLI's train flags map 1:1 onto these.</summary>
 public sealed record TrainOptions
 {
@@ -22,9 +33,9 @@ public sealed record TrainOptions
     /// <summary>False trains from random initialisation (the "scratch" baseline).</summary>
     public bool Pretrained { get; init; } = true;
     public Strategy Strategy { get; init; } = Strategy.Frozen;
-    /// <summary>"features" (all but the classifier section), "none", or N = the first N layer groups. For fine-tune it
-    /// says what stays frozen after the head phase: N groups, or nothing for "features" and "none".</summary>
-    public string Freeze { get; init; } = "features";
+    /// <summary>What stays frozen; null = the strategy's own (frozen: the features; fine-tune: nothing after the head
+    /// phase; full: nothing). <see cref="TrainingPlanner"/> says what each combination means, or why it has none.</summary>
+    public Freeze? Freeze { get; init; }
     public int Epochs { get; init; } = 25;
     /// <summary>The frozen recipe's epoch count, also the default head phase of fine-tune on cached features.</summary>
     public const int FrozenRecipeEpochs = 25;

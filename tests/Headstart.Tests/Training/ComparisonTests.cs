@@ -34,7 +34,7 @@ public class ComparisonTests
         Assert.Equal(75, Comparison.OptionsFor(Recipe.SmallCnn, o, 50).Epochs);     // 2 batches per epoch
         Assert.Equal(30, Comparison.OptionsFor(Recipe.SmallCnn, o, 1000).Epochs);   // 32 batches per epoch
         var cnn = Comparison.OptionsFor(Recipe.SmallCnn, o, 50);
-        Assert.Equal(("small_cnn", false, Strategy.Full, "none"), (cnn.Model, cnn.Pretrained, cnn.Strategy, cnn.Freeze));
+        Assert.Equal(("small_cnn", false, Strategy.Full, (Freeze?)null), (cnn.Model, cnn.Pretrained, cnn.Strategy, cnn.Freeze));
         var scratch = Comparison.OptionsFor(Recipe.Scratch, o with { Model = "resnet18" }, 50);
         Assert.Equal(("resnet18", false, Strategy.Full), (scratch.Model, scratch.Pretrained, scratch.Strategy));
         Assert.All(Enum.GetValues<Recipe>(), r => Assert.False(Comparison.OptionsFor(r, o, 50).KeepBest));

@@ -72,7 +72,7 @@ public class ImageTtaTests
         var data = ImageFolder.Load(tmp.Combine("data"));
         var o = new TrainOptions
         {
-            Model = "small_cnn", Pretrained = false, Strategy = Strategy.Full, Freeze = "none", Epochs = 1,
+            Model = "small_cnn", Pretrained = false, Strategy = Strategy.Full, Freeze = Freeze.None, Epochs = 1,
             CacheDir = "none", TestTimeFlip = true,
         };
         using var result = new TransferTrainer().Train(data, o);

@@ -1,0 +1,142 @@
+using Headstart.Data;
+using Headstart.Models;
+
+namespace Headstart.Training;
+
+/// <summary>
+/// Turns <see cref="TrainOptions"/> into a <see cref="TrainingPlan"/>, once, for train, compare, the demo, lr-find and
+/// resume alike. Every combination of options either gets a plan or a <see cref="TrainingPlanException"/> that says
+/// why and what to ask for instead; nothing downstream re-reads the strategy or the freeze.
+/// </summary>
+public static class TrainingPlanner
+{
+    /// <summary>The peak learning rate when none is given: SGD 0.01, AdamW 0.001.</summary>
+    public static double DefaultLearningRate(OptimizerKind optimizer) => optimizer == OptimizerKind.Sgd ? 1e-2 : 1e-3;
+
+    /// <summary>fine-tune's unfrozen phase: the first trained group gets this much less than the head.</summary>
+    public const double DiscriminativeSpread = 100;
+
+    public static TrainingPlan Plan(TrainOptions o, ModelSpec spec)
+    {
+        Check(o);
+        int groups = spec.LayerGroups.Count, head = groups - 1;
+        double lr = o.LearningRate ?? DefaultLearningRate(o.Optimizer);
+        var schedule = Schedule.Create(o.Schedule, o.StepSize, o.Gamma, warmup: 0.05);
+        var notes = new List<string>();
+        TrainingPhase Phase(string name, PhaseInput input, int frozen, int epochs, LearningRate rate, Schedule s, bool freezeBn) => new()
+        {
+            Name = name, Input = input, FrozenGroups = frozen, Epochs = epochs, LearningRate = rate, Schedule = s,
+            FreezeBatchNorm = freezeBn, Augment = o.Augment,
+            TrainedGroups = spec.LayerGroups.Skip(frozen).Select(g => g.Name).ToList(),
+        };
+        var phases = new List<TrainingPhase>();
+        bool tta = o.TestTimeFlip && o.Augment != AugmentLevel.None;
+        EvaluationPlan evaluation;
+        switch (o.Strategy)
+        {
+            case Strategy.Frozen:
+            {
+                var freeze = o.Freeze ?? Freeze.Features;
+                int frozen = freeze.GroupsFor(spec);
+                if (frozen == 0)
+                    throw new TrainingPlanException($"--strategy frozen with --freeze {freeze} freezes nothing: that is --strategy full");
+                if (frozen == head)
+                {
+                    // The fast path: the backbone never changes, so each image view goes through it once.
+                    phases.Add(Phase("head", PhaseInput.CachedFeatures, head, o.Epochs, lr, schedule, freezeBn: false));
+                    evaluation = new EvaluationPlan(PhaseInput.CachedFeatures, tta);
+                    if (freeze.Kind == FreezeKind.Groups)
+                        notes.Add($"--freeze {frozen} is every group before the classifier section: the cached-features fast path");
+                }
+                else
+                {
+                    phases.Add(Phase("partial", PhaseInput.Images, frozen, o.Epochs, lr, schedule, o.FreezeBatchNorm));
+                    evaluation = new EvaluationPlan(PhaseInput.Images, tta);
+                    notes.Add($"features can't be cached: groups {frozen}..{head - 1} " +
+                              $"({string.Join(", ", spec.LayerGroups.Skip(frozen).Take(head - frozen).Select(g => g.Name))}) train, so " +
+                              "every image goes through the network every epoch; --freeze features (the default) trains the head alone on cached features");
+                }
+                break;
+            }
+            case Strategy.FineTune:
+            {
+                if (o.Freeze is { Kind: FreezeKind.Features })
+                    throw new TrainingPlanException("--strategy fine-tune with --freeze features would never unfreeze the backbone: that is " +
+                                                    "--strategy frozen. With fine-tune, --freeze N keeps the first N layer groups frozen after the head phase");
+                int keep = o.Freeze?.GroupsFor(spec) ?? 0;
+                if (keep == head)
+                    throw new TrainingPlanException($"--freeze {keep} keeps every group before {spec.Name}'s classifier section frozen, so fine-tune " +
+                                                    "would unfreeze nothing: that is --strategy frozen; use --freeze 0.." + (head - 1));
+                int headEpochs = o.FreezeEpochs ?? (o.Pretrained ? TrainOptions.FrozenRecipeEpochs : 1);
+                // With a pretrained backbone the head phase is the frozen recipe itself, on cached features (its
+                // schedule included), so the unfrozen phase starts from a trained head. From random initialisation
+                // there is nothing worth caching: one one-cycle epoch on images warms the head up, as fastai does.
+                bool cached = o.Pretrained;
+                if (headEpochs > 0)
+                    phases.Add(cached
+                        ? Phase("head", PhaseInput.CachedFeatures, head, headEpochs, lr, schedule, o.FreezeBatchNorm)
+                        : Phase("head", PhaseInput.Images, head, headEpochs, lr, new OneCycleSchedule(PctStart: 0.99), o.FreezeBatchNorm));
+                if (!o.Pretrained) notes.Add("from random initialisation the head phase trains on images: random features are not worth caching");
+                double baseLr = o.FineTuneLearningRate ?? lr / 2;
+                if (o.Epochs > 0)
+                    phases.Add(Phase("unfrozen", PhaseInput.Images, keep, o.Epochs, new LearningRate(baseLr / DiscriminativeSpread, baseLr),
+                        new OneCycleSchedule(PctStart: 0.3), o.FreezeBatchNorm) with { RateOption = "--fine-tune-lr" });
+                evaluation = new EvaluationPlan(PhaseInput.Images, tta);
+                break;
+            }
+            default:
+            {
+                if (o.Freeze is { } f && f.GroupsFor(spec) != 0)
+                    throw new TrainingPlanException($"--strategy full trains every layer group, so --freeze {f} has no meaning there; " +
+                                                    "--strategy fine-tune --freeze N keeps N groups frozen after a head phase");
+                phases.Add(Phase("all", PhaseInput.Images, 0, o.Epochs, lr, schedule, o.FreezeBatchNorm));
+                evaluation = new EvaluationPlan(PhaseInput.Images, tta);
+                break;
+            }
+        }
+        phases.RemoveAll(p => p.Epochs == 0);
+        bool usesFeatures = phases.Any(p => p.Input == PhaseInput.CachedFeatures) || evaluation.Input == PhaseInput.CachedFeatures;
+        if (!usesFeatures && o.Engine == FeatureEngine.Onnx)
+            throw new TrainingPlanException("--engine onnx runs the backbone of cached-feature phases, and this plan has none " +
+                                            $"(strategy {o.Strategy.CliName()}): leave --engine out");
+        return new TrainingPlan
+        {
+            Model = spec.Name, Strategy = o.Strategy, Freeze = o.Freeze, Pretrained = o.Pretrained,
+            WeightsPath = o.Pretrained ? o.WeightsPath : null,
+            LayerGroups = spec.LayerGroups.Select(g => g.Name).ToList(),
+            Optimizer = new OptimizerOptions
+            {
+                Kind = o.Optimizer, Momentum = o.Momentum, Nesterov = o.Nesterov, WeightDecay = o.WeightDecay,
+            },
+            BatchSize = o.BatchSize, LabelSmoothing = o.LabelSmoothing, Seed = o.Seed,
+            // Validation mirror views are cached only when the evaluation itself runs on features.
+            Features = usesFeatures ? new CachedViews(TrainViews(o), RandomAugment(o), evaluation.Input == PhaseInput.CachedFeatures && tta) : null,
+            Phases = phases, Evaluation = evaluation, Notes = notes,
+        };
+    }
+
+    /// <summary>Cached views per training image beyond the centre crop. --augment none caches none; flip has exactly
+    /// two views, so random views beyond the mirror would only repeat them.</summary>
+    private static int TrainViews(TrainOptions o) => o.Augment switch
+    {
+        AugmentLevel.None => 0,
+        AugmentLevel.Flip => Math.Min(1, o.AugmentViews),
+        _ => o.AugmentViews,
+    };
+
+    private static AugmentLevel RandomAugment(TrainOptions o) => o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment;
+
+    /// <summary>Numbers out of range, and options that only one strategy reads given to another.</summary>
+    private static void Check(TrainOptions o)
+    {
+        if (o.Epochs < 0) throw new TrainingPlanException($"--epochs must be 0 or more, got {o.Epochs}");
+        if (o.BatchSize <= 0) throw new TrainingPlanException($"--batch-size must be positive, got {o.BatchSize}");
+        if (o.AugmentViews < 0) throw new TrainingPlanException($"--augment-views must be 0 or more, got {o.AugmentViews}");
+        if (o.FreezeEpochs is < 0) throw new TrainingPlanException($"--freeze-epochs must be 0 or more, got {o.FreezeEpochs}");
+        if (o.LearningRate is <= 0 || o.FineTuneLearningRate is <= 0) throw new TrainingPlanException("learning rates must be positive");
+        if (o.Strategy != Strategy.FineTune && o.FreezeEpochs is not null)
+            throw new TrainingPlanException("--freeze-epochs is the head phase of --strategy fine-tune; the other strategies have no such phase");
+        if (o.Strategy != Strategy.FineTune && o.FineTuneLearningRate is not null)
+            throw new TrainingPlanException("--fine-tune-lr is the unfrozen phase's rate of --strategy fine-tune; use --lr with the other strategies");
+    }
+}

@@ -1,0 +1,176 @@
+using System.Text.Json;
+using Headstart.Data;
+using Headstart.Models;
+using Headstart.Training;
+using Xunit;
+
+namespace Headstart.Tests.Training;
+
+/// <summary>The planner: every combination of strategy and freeze gets a defined plan or a usage error that says why.</summary>
+public sealed class TrainingPlannerTests
+{
+    private static readonly ModelSpec ResNet18 = ModelRegistry.Get("resnet18");   // stem, layer1-4, head: 6 groups
+    private static TrainingPlan Plan(TrainOptions o) => TrainingPlanner.Plan(o, ResNet18);
+
+    [Fact]
+    public void TheDefaultIsTheFrozenFastPath()
+    {
+        var plan = Plan(new TrainOptions());
+        var phase = Assert.Single(plan.Phases);
+        Assert.Equal(("head", PhaseInput.CachedFeatures, 5, 25), (phase.Name, phase.Input, phase.FrozenGroups, phase.Epochs));
+        Assert.Equal(["head"], phase.TrainedGroups);
+        Assert.Equal(new LearningRate(0.01), phase.LearningRate);
+        Assert.Equal(new StepSchedule(7, 0.1), phase.Schedule);
+        Assert.False(phase.FreezeBatchNorm);
+        Assert.True(plan.FeaturesOnly);
+        Assert.Equal(new EvaluationPlan(PhaseInput.CachedFeatures, false), plan.Evaluation);
+        Assert.Equal(new CachedViews(1, AugmentLevel.Light, false), plan.Features);
+        Assert.Empty(plan.Notes);
+    }
+
+    [Fact]
+    public void FreezingEveryGroupBeforeTheHeadByNumberIsTheFastPathToo()
+    {
+        var byNumber = Plan(new TrainOptions { Freeze = Freeze.Groups(5) });
+        var byName = Plan(new TrainOptions { Freeze = Freeze.Features });
+        // The same phases (the first line of Describe names the --freeze given, the notes differ).
+        Assert.Equal(byName.Describe().Skip(1).Where(l => !l.StartsWith("note")), byNumber.Describe().Skip(1).Where(l => !l.StartsWith("note")));
+        Assert.True(byNumber.FeaturesOnly);
+        Assert.Contains("fast path", Assert.Single(byNumber.Notes));
+    }
+
+    [Fact]
+    public void FrozenWithFewerGroupsTrainsOnImagesAndSaysWhy()
+    {
+        var plan = Plan(new TrainOptions { Freeze = Freeze.Groups(3), FreezeBatchNorm = true });
+        var phase = Assert.Single(plan.Phases);
+        Assert.Equal(("partial", PhaseInput.Images, 3), (phase.Name, phase.Input, phase.FrozenGroups));
+        Assert.Equal(["layer3", "layer4", "head"], phase.TrainedGroups);
+        Assert.True(phase.FreezeBatchNorm);
+        Assert.Null(plan.Features);
+        Assert.False(plan.FeaturesOnly);
+        string note = Assert.Single(plan.Notes);
+        Assert.Contains("features can't be cached", note);
+        Assert.Contains("layer3, layer4", note);
+    }
+
+    [Theory]
+    [InlineData(Strategy.Frozen, "none", "that is --strategy full")]
+    [InlineData(Strategy.Frozen, "0", "that is --strategy full")]
+    [InlineData(Strategy.Frozen, "9", "more layer groups than resnet18 has")]
+    [InlineData(Strategy.FineTune, "features", "would never unfreeze")]
+    [InlineData(Strategy.FineTune, "5", "would unfreeze nothing")]
+    [InlineData(Strategy.Full, "2", "--strategy full trains every layer group")]
+    [InlineData(Strategy.Full, "features", "--strategy full trains every layer group")]
+    public void CombinationsWithoutAPlanSayWhy(Strategy strategy, string freeze, string why)
+    {
+        var e = Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { Strategy = strategy, Freeze = Freeze.Parse(freeze) }));
+        Assert.Contains(why, e.Message);
+    }
+
+    [Fact]
+    public void OptionsThatOnlyFineTuneReadsAreRefusedElsewhere()
+    {
+        Assert.Contains("--freeze-epochs", Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { FreezeEpochs = 3 })).Message);
+        Assert.Contains("--fine-tune-lr", Assert.Throws<TrainingPlanException>(() =>
+            Plan(new TrainOptions { Strategy = Strategy.Full, FineTuneLearningRate = 1e-3 })).Message);
+        Assert.Contains("--engine onnx", Assert.Throws<TrainingPlanException>(() =>
+            Plan(new TrainOptions { Strategy = Strategy.Full, Engine = FeatureEngine.Onnx })).Message);
+        Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { Epochs = -1 }));
+        Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { AugmentViews = -1 }));
+    }
+
+    [Fact]
+    public void FineTuneIsTheFrozenRecipeOnCachedFeaturesThenTheUnfrozenPhaseOnImages()
+    {
+        var plan = Plan(new TrainOptions { Strategy = Strategy.FineTune, Epochs = 3, TestTimeFlip = true });
+        Assert.Equal(2, plan.Phases.Count);
+        var (head, unfrozen) = (plan.Phases[0], plan.Phases[1]);
+        Assert.Equal((PhaseInput.CachedFeatures, 5, 25, "--lr"), (head.Input, head.FrozenGroups, head.Epochs, head.RateOption));
+        Assert.Equal(Plan(new TrainOptions()).Phases[0].Schedule, head.Schedule);   // the frozen recipe's own schedule
+        Assert.Equal((PhaseInput.Images, 0, 3, "--fine-tune-lr"), (unfrozen.Input, unfrozen.FrozenGroups, unfrozen.Epochs, unfrozen.RateOption));
+        Assert.Equal(new LearningRate(0.005 / 100, 0.005), unfrozen.LearningRate);   // half the head's, spread 100x
+        Assert.Equal(new OneCycleSchedule(PctStart: 0.3), unfrozen.Schedule);
+        // Scored on images (the backbone changed), with the flip; the cache then needs no mirrored validation views.
+        Assert.Equal(new EvaluationPlan(PhaseInput.Images, true), plan.Evaluation);
+        Assert.Equal(new CachedViews(1, AugmentLevel.Light, false), plan.Features);
+
+        var keep2 = Plan(new TrainOptions { Strategy = Strategy.FineTune, Freeze = Freeze.Groups(2), FineTuneLearningRate = 1e-3 });
+        Assert.Equal(2, keep2.Phases[1].FrozenGroups);
+        Assert.Equal(new LearningRate(1e-5, 1e-3), keep2.Phases[1].LearningRate);
+    }
+
+    [Fact]
+    public void FineTuneFromScratchWarmsTheHeadUpOnImagesAndZeroEpochPhasesAreDropped()
+    {
+        var plan = Plan(new TrainOptions { Strategy = Strategy.FineTune, Pretrained = false, Epochs = 2 });
+        Assert.Equal((PhaseInput.Images, 1), (plan.Phases[0].Input, plan.Phases[0].Epochs));
+        Assert.Equal(new OneCycleSchedule(PctStart: 0.99), plan.Phases[0].Schedule);
+        Assert.Null(plan.Features);
+        Assert.Equal(["unfrozen"], Plan(new TrainOptions { Strategy = Strategy.FineTune, FreezeEpochs = 0 }).Phases.Select(p => p.Name));
+        Assert.Equal(["head"], Plan(new TrainOptions { Strategy = Strategy.FineTune, Epochs = 0 }).Phases.Select(p => p.Name));
+    }
+
+    [Fact]
+    public void FullTrainsEverythingOnImages()
+    {
+        foreach (var freeze in new Freeze?[] { null, Freeze.None, Freeze.Groups(0) })
+        {
+            var plan = Plan(new TrainOptions { Strategy = Strategy.Full, Freeze = freeze, Optimizer = OptimizerKind.AdamW });
+            var phase = Assert.Single(plan.Phases);
+            Assert.Equal(("all", PhaseInput.Images, 0), (phase.Name, phase.Input, phase.FrozenGroups));
+            Assert.Equal(new LearningRate(1e-3), phase.LearningRate);   // AdamW's default
+        }
+    }
+
+    /// <summary>Contract over the registry: each strategy's default has a plan for every model, and the frozen one is
+    /// the fast path that trains the classifier section alone.</summary>
+    [Fact]
+    public void EveryModelHasAPlanForEveryStrategy()
+    {
+        foreach (var spec in ModelRegistry.All)
+        {
+            int head = spec.LayerGroups.Count - 1;
+            var frozen = TrainingPlanner.Plan(new TrainOptions { Model = spec.Name }, spec);
+            Assert.True(frozen.FeaturesOnly, spec.Name);
+            Assert.Equal(head, frozen.Phases[0].FrozenGroups);
+            var fine = TrainingPlanner.Plan(new TrainOptions { Model = spec.Name, Strategy = Strategy.FineTune }, spec);
+            Assert.Equal([head, 0], fine.Phases.Select(p => p.FrozenGroups));
+            var full = TrainingPlanner.Plan(new TrainOptions { Model = spec.Name, Strategy = Strategy.Full }, spec);
+            Assert.Equal(0, full.Phases[0].FrozenGroups);
+        }
+    }
+
+    [Fact]
+    public void APlanRoundTripsThroughTheManifestsJson()
+    {
+        var plan = Plan(new TrainOptions { Strategy = Strategy.FineTune, Freeze = Freeze.Groups(1), Schedule = ScheduleKind.Cosine });
+        string json = JsonSerializer.Serialize(plan, BundleManifest.JsonOptions);
+        Assert.Contains("\"freeze\": \"1\"", json);
+        Assert.Contains("\"kind\": \"cosine\"", json);
+        var back = JsonSerializer.Deserialize<TrainingPlan>(json, BundleManifest.JsonOptions)!;
+        Assert.Equal(plan.Describe(), back.Describe());
+        Assert.Equal(plan.Phases, back.Phases, (a, b) => a.Schedule == b.Schedule && a.Name == b.Name && a.LearningRate == b.LearningRate &&
+                                                          a.TrainedGroups.SequenceEqual(b.TrainedGroups));
+    }
+
+    [Theory]
+    [InlineData("features", FreezeKind.Features, 0)]
+    [InlineData("none", FreezeKind.None, 0)]
+    [InlineData(" 3 ", FreezeKind.Groups, 3)]
+    public void FreezeParsesAndPrints(string text, FreezeKind kind, int count)
+    {
+        var f = Freeze.Parse(text);
+        Assert.Equal((kind, count), (f.Kind, f.Count));
+        Assert.Equal(f, Freeze.Parse(f.ToString()));
+        Assert.Equal(f, JsonSerializer.Deserialize<Freeze>(JsonSerializer.Serialize(f)));
+    }
+
+    [Fact]
+    public void FreezeRejectsWhatIsNotAFreeze()
+    {
+        Assert.Throws<TrainingPlanException>(() => Freeze.Parse("all"));
+        Assert.Throws<TrainingPlanException>(() => Freeze.Parse("-1"));
+        Assert.Equal(Freeze.Groups(2), JsonSerializer.Deserialize<Freeze>("2"));
+    }
+}

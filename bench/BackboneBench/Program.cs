@@ -3,6 +3,7 @@
 // Configs are interleaved round by round and each batch is timed alone, so that a shared, busy machine shows up as
 // spread between the best and the median rather than as a bias against whichever engine ran during a spike.
 using System.Diagnostics;
+using Headstart.Onnx;
 using Headstart.Models;
 using Headstart.Training;
 using Headstart.Weights;
@@ -20,7 +21,7 @@ using var model = ModelRegistry.Get("resnet18-cntk").Create();
 using (var state = OnnxWeights.ReadCntkResNet18(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18)))
     model.load_state_dict(state.ToDictionary(kv => kv.Key, kv => kv.Value), strict: false);
 model.eval();
-using var ort = OrtFeatureExtractor.CntkResNet18(threads);
+using var ort = new OrtFeatureExtractor(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18), threads);
 
 Tensor Torch(Tensor x)
 {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Headstart.Onnx;
 using Headstart.Data;
 using Headstart.Models;
 using Headstart.Training;
@@ -33,8 +34,9 @@ public static class ForwardBench
     public static ForwardResult Run(ImageDataset data, int maxImages, int batchSize, int repeats, string exportDir, Action<string> log)
     {
         var spec = ModelRegistry.Get(Model);
-        float[]? meanImage = spec.Preprocessing.MeanImage is { } mi ? MeanImages.Get(mi) : null;
-        var evalTf = ImageTransform.Eval(spec.Preprocessing, meanImage);
+        var pre = spec.PreprocessingFor(spec.WeightSources.FirstOrDefault());   // the embedded weights' own
+        float[]? meanImage = pre.MeanImage is { } mi ? MeanImages.Get(mi) : null;
+        var evalTf = ImageTransform.Eval(pre, meanImage);
         var samples = data.Train.Concat(data.Val).Take(maxImages).ToList();
         int workers = Environment.ProcessorCount; // BatchLoader's default (workers: 0)
 
@@ -71,7 +73,7 @@ public static class ForwardBench
 
             log($"T_forward ONNX Runtime: {images} images, batch {batchSize}, best of {repeats}...");
             double ortSeconds, diff;
-            using (var ort = OrtFeatureExtractor.CntkResNet18())
+            using (var ort = new OrtFeatureExtractor(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18)))
             {
                 using var ortFeatures0 = ort.Extract(batches[0]); // warm-up + parity
                 using (NewDisposeScope()) diff = (ortFeatures0 - torchFeatures0).abs().max().item<float>();

@@ -29,13 +29,14 @@ try
         using var sessionOptions = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 };
         using var session = new InferenceSession(path, sessionOptions);
         using var runOptions = new RunOptions();
-        int s = spec.Preprocessing.InputSize;
+        var pre = spec.Preprocessing;   // the export's own (no preprocessing given)
+        int s = pre.InputSize;
 
         foreach (int batch in new[] { 1, 32 })
         {
             var rgb = torch.rand(batch, 3, s, s, generator: torch.manual_seed(1));
-            var mean = torch.tensor(spec.Preprocessing.Mean).view(1, 3, 1, 1);
-            var std = torch.tensor(spec.Preprocessing.Std).view(1, 3, 1, 1);
+            var mean = torch.tensor(pre.Mean).view(1, 3, 1, 1);
+            var std = torch.tensor(pre.Std).view(1, 3, 1, 1);
             var pixels = rgb.data<float>().ToArray();
 
             double Torch()

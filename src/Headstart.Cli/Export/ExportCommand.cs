@@ -40,6 +40,7 @@ public static class ExportCommand
             {
                 Opset = parse.GetValue(Opset),
                 Input = parse.GetValue(Input) == "uint8-hwc" ? OnnxInputFormat.Uint8Hwc : OnnxInputFormat.FloatNchw,
+                Preprocessing = manifest.Preprocessing,
             };
 
             // Written next to the target and moved into place only once verified: a failed export leaves nothing.

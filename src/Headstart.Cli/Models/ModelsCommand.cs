@@ -26,7 +26,7 @@ public static class ModelsCommand
                 name = spec.Name,
                 family = spec.Family,
                 parameters = ModelRegistry.ParameterCount(spec) ?? Count(spec),
-                input_size = spec.Preprocessing.InputSize,
+                input_size = spec.PreprocessingFor(spec.WeightSources.FirstOrDefault()).InputSize,
                 pretrained = Availability(spec, store),
                 description = spec.Description,
             }).ToList();
@@ -59,24 +59,31 @@ public static class ModelsCommand
 
     private static (int, object?) Details(Output output, ModelSpec spec, WeightStore store, string? weights)
     {
-        var p = spec.Preprocessing;
         var grid = new Grid().AddColumn().AddColumn();
         void Row(string k, string v) => grid.AddRow($"[bold]{k}[/]", Markup.Escape(v));
+        static string Text(Preprocessing p) =>
+            $"resize {p.ResizeSize}, centre crop {p.InputSize}, {p.ChannelOrder}, 0-{p.ValueScale:g}, mean [{string.Join(", ", p.Mean)}], std [{string.Join(", ", p.Std)}]" +
+            (p.MeanImage is null ? "" : $", minus mean image '{p.MeanImage}'");
         Row("model", $"{spec.Name} ({spec.Family}): {spec.Description}");
         Row("parameters", $"{ModelRegistry.ParameterCount(spec) ?? Count(spec):N0} at 1000 classes");
-        Row("preprocessing", $"resize {p.ResizeSize}, centre crop {p.InputSize}, {p.ChannelOrder}, 0-{p.ValueScale:g}, mean [{string.Join(", ", p.Mean)}], std [{string.Join(", ", p.Std)}]" +
-                             (p.MeanImage is null ? "" : $", minus mean image '{p.MeanImage}'"));
+        Row("preprocessing", $"{Text(spec.Preprocessing)} (from random initialisation; each weight source below may have its own)");
         Row("classifier section", $"{spec.ClassifierPrefix} (trained when frozen); head replaced: {spec.HeadPrefix}");
         Row("layer groups", string.Join("  |  ", spec.LayerGroups.Select((g, i) => $"{i}: {g.Name} [{string.Join(", ", g.Prefixes)}]")));
         foreach (var s in spec.WeightSources)
+        {
             Row($"weights {s.Id}", $"{s.FileName} ({s.Format}) {(store.IsPresent(s) ? "present: " + store.PathFor(s) : s.Url ?? "not present")}");
+            Row("", $"origin: {s.Origin}; head: {(s.HeadClasses is int k ? $"{k} classes" : "none (features only)")}; " +
+                    $"engines: {s.Engines}{(s.FeatureOutput is { } fo ? $"; features: output '{fo}'" : "")}" +
+                    (s.Sha256Prefix is { } sha ? $"; sha256 {sha}..." : ""));
+            if (s.Preprocessing is { } sp) Row("", $"preprocessing: {Text(sp)}");
+        }
         output.Console.Write(grid);
         object? loadResult = null;
         if (weights is not null)
         {
             using var model = spec.Create();
             using var sd = WeightFile.Read(weights);
-            var report = WeightLoader.Load(model, sd, spec);
+            var report = WeightLoader.Load(model, sd, spec, source: spec.SourceOf(weights));
             output.Line($"[green]{Markup.Escape(weights)} loads into {spec.Name}[/]: {report.Loaded.Count} tensors" +
                         (report.SkippedHead.Count > 0 ? $", head skipped ({report.SkippedHead.Count} keys)" : "") +
                         (report.Widened.Count > 0 ? $", {report.Widened.Count} widened to float32" : ""));
@@ -85,9 +92,14 @@ public static class ModelsCommand
         return (Shell.Ok, new
         {
             name = spec.Name, family = spec.Family, description = spec.Description,
-            parameters = ModelRegistry.ParameterCount(spec) ?? Count(spec), preprocessing = p,
+            parameters = ModelRegistry.ParameterCount(spec) ?? Count(spec), preprocessing = spec.Preprocessing,
             layer_groups = spec.LayerGroups.Select(g => new { name = g.Name, prefixes = g.Prefixes }),
-            weight_sources = spec.WeightSources.Select(s => new { id = s.Id, file = s.FileName, url = s.Url, present = store.IsPresent(s) }),
+            weight_sources = spec.WeightSources.Select(s => new
+            {
+                id = s.Id, file = s.FileName, format = s.Format, url = s.Url, sha256_prefix = s.Sha256Prefix, present = store.IsPresent(s),
+                origin = s.Origin, head_classes = s.HeadClasses, engines = s.Engines.ToString(), feature_output = s.FeatureOutput,
+                preprocessing = spec.PreprocessingFor(s),
+            }),
             weights_check = loadResult,
         });
     }

@@ -13,7 +13,7 @@ namespace Headstart.Cli.Train;
 public static class TrainCommand
 {
     private static readonly Argument<string> Data = new("data") { Description = "ImageFolder root: train/ + val/ with one subfolder per class, or class subfolders (split with --val-split)" };
-    private static readonly Option<string> Model = Opt.Of("--model", "Model name (see 'headstart models')", ModelRegistry.DefaultModel);
+    private static readonly Option<string> Model = Opt.Of("--model", "Model name (see 'headstart models'), or onnx:PATH for a backbone brought as an ONNX file (frozen strategy; sidecar PATH.json: feature_output, preprocessing)", ModelRegistry.DefaultModel);
     private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Pretrained weights file (.pth zip/legacy, .safetensors, .onnx) overriding the default source");
     private static readonly Option<bool> NoPretrained = Opt.Flag("--no-pretrained", "Train from random initialisation (the scratch baseline)");
     private static readonly Option<string?> Out = Opt.Maybe<string>("--out", "Bundle directory to write (default: ./<data-folder-name>-<model>)");
@@ -138,7 +138,7 @@ public static class TrainCommand
     }
 
     private static string DefaultOut(string data, string model) =>
-        $"{new DirectoryInfo(Path.GetFullPath(data)).Name}-{model}";
+        $"{new DirectoryInfo(Path.GetFullPath(data)).Name}-{(OnnxBackbone.Names(model) ? Path.GetFileNameWithoutExtension(model) : model)}";
 
     /// <summary>The bundle a resumed run writes: the path given to --resume, or the checkpoint's bundle sibling.</summary>
     private static string ResumeOut(string given, string checkpointDir) =>

@@ -41,7 +41,13 @@ public static class ModelBundle
         {
             // A copy, not a hard link: a later in-place write to either file must never change the other. (The kernel
             // copies from the page cache: ~10 ms for the 64 MB CNTK ResNet18.)
-            if (manifest.BackboneFile is { } bf) File.Copy(backbone!.SourcePath, Path.Combine(tmp, bf));
+            if (manifest.BackboneFile is { } bf)
+            {
+                File.Copy(backbone!.SourcePath, Path.Combine(tmp, bf));
+                // A brought backbone's sidecar (its feature output and preprocessing) travels with it.
+                if (File.Exists(OnnxBackbone.SidecarOf(backbone.SourcePath)))
+                    File.Copy(OnnxBackbone.SidecarOf(backbone.SourcePath), OnnxBackbone.SidecarOf(Path.Combine(tmp, bf)));
+            }
             using (var sd = new StateDict())
             {
                 foreach (var (name, t) in Freezing.UnfrozenState(model, spec, manifest.FrozenGroups)) sd.Add(name, t.detach().cpu().clone());
@@ -98,7 +104,7 @@ public static class ModelBundle
         if (m is null || m.Format != "headstart-bundle") throw new HeadstartException($"{path} is not a Headstart bundle manifest");
         if (m.FormatVersion > BundleManifest.CurrentFormatVersion)
             throw new HeadstartException($"{path} has format version {m.FormatVersion}; this Headstart reads up to {BundleManifest.CurrentFormatVersion}: upgrade Headstart");
-        if (!ModelRegistry.TryGet(m.Arch, out _))
+        if (!OnnxBackbone.Names(m.Arch) && !ModelRegistry.TryGet(m.Arch, out _))
             throw new HeadstartException($"{path} names an unknown arch '{m.Arch}'; run 'headstart models' for the known ones");
         if (m.Classes is null || m.Classes.Count < 2)
             throw new HeadstartException($"{path} must list at least 2 classes");
@@ -131,7 +137,10 @@ public static class ModelBundle
     public static (BundleManifest Manifest, ModelSpec Spec, ImageClassifier Model) Load(string dir, string? weightsOverride = null)
     {
         var manifest = ReadManifest(dir);
-        var spec = ModelRegistry.Get(manifest.Arch);
+        // A brought ONNX backbone is rebuilt from the bundle's own copy (and sidecar): the bundle can move.
+        var spec = OnnxBackbone.Names(manifest.Arch) && manifest.BackboneFile is { } own
+            ? OnnxBackbone.Spec(Path.Combine(dir, own))
+            : ModelRegistry.Get(manifest.Arch);
         string weights = weightsOverride ?? Path.Combine(dir, manifest.WeightsFile);
         if (!File.Exists(weights)) throw new HeadstartException(weightsOverride is null
             ? $"bundle '{dir}' is missing its weights file {manifest.WeightsFile}"
@@ -186,8 +195,10 @@ public static class ModelBundle
     /// <paramref name="trained"/>.</summary>
     private static void LoadSplit(string backbonePath, BundleManifest manifest, ModelSpec spec, ImageClassifier model, StateDict trained)
     {
-        using (var backbone = WeightFile.Read(backbonePath))
-            WeightLoader.Load(model, backbone, spec, new LoadOptions { Strict = true, SkipHead = true });
+        // A backbone only ONNX Runtime runs has no TorchSharp weights to load: the model runs the file itself.
+        if (spec.BackboneTrainable)
+            using (var backbone = WeightFile.Read(backbonePath))
+                WeightLoader.Load(model, backbone, spec, new LoadOptions { Strict = true, SkipHead = true });
         var expected = Freezing.UnfrozenState(model, spec, manifest.FrozenGroups).ToDictionary();
         var missing = expected.Keys.Where(k => !trained.ContainsKey(k)).ToList();
         var unexpected = trained.Keys.Where(k => !expected.ContainsKey(k)).ToList();

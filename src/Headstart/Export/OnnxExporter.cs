@@ -28,6 +28,9 @@ public sealed record OnnxExportOptions
     /// <summary>The input tensor's layout and type.</summary>
     public OnnxInputFormat Input { get; init; } = OnnxInputFormat.FloatNchw;
 
+    /// <summary>The preprocessing the graph builds in: the bundle's (its weights'), null = the architecture's own.</summary>
+    public Preprocessing? Preprocessing { get; init; }
+
     /// <summary>Spatial input size; null = the model's own (Preprocessing.InputSize). Tests export small.</summary>
     internal int? InputSize { get; init; }
 }
@@ -158,7 +161,7 @@ public static class OnnxExporter
             throw new HeadstartException($"ONNX opset {options.Opset} is not supported; use 14 to 21 (17 is the default).");
         if (spec.Family == "convnext" && options.Opset < 17)
             throw new HeadstartException($"'{spec.Name}' needs ONNX opset 17 or later (LayerNormalization); got {options.Opset}.");
-        var pre = spec.Preprocessing;
+        var pre = options.Preprocessing ?? spec.Preprocessing;
         long size = options.InputSize ?? pre.InputSize;
         var b = new OnnxGraphBuilder(spec.Name);
         string x;

@@ -69,7 +69,7 @@ public sealed class Classifier : IDisposable
         using (model)
         {
             model.eval();
-            var bytes = OnnxExporter.Build(model, spec, bundle.Classes, new OnnxExportOptions()).ToByteArray();
+            var bytes = OnnxExporter.Build(model, spec, bundle.Classes, new OnnxExportOptions { Preprocessing = bundle.Preprocessing }).ToByteArray();
             return new Classifier(null, new OnnxEngine(bytes), bundle, decode);
         }
     }

@@ -141,10 +141,11 @@ internal static class EfficientNetFamily
     public static IEnumerable<ModelSpec> Specs()
     {
         yield return Spec(0, 1.0, 1.0, 0.2, 224, 256, V1("efficientnet_b0_rwightman-3dd342df.pth"));
-        // B1's default torchvision weights are V2 (240 crop from 255, bilinear); V1 was trained at 240 from 256, bicubic.
+        // B1's default torchvision weights are V2 (240 crop from 255); V1 was trained at 240 from 256 (and bicubic
+        // resizing, which Preprocessing does not describe: both resize bilinearly here).
         yield return Spec(1, 1.0, 1.1, 0.2, 240, 255,
             TorchvisionHub.Source("efficientnet_b1-c27df63c.pth", WeightFormat.PthZip, "IMAGENET1K_V2"),
-            V1("efficientnet_b1_rwightman-533bc792.pth"));
+            V1("efficientnet_b1_rwightman-533bc792.pth") with { Preprocessing = new Preprocessing { InputSize = 240, ResizeSize = 256 } });
         yield return Spec(2, 1.1, 1.2, 0.3, 288, 288, V1("efficientnet_b2_rwightman-bcdf34b7.pth"));
         yield return Spec(3, 1.2, 1.4, 0.3, 300, 320, V1("efficientnet_b3_rwightman-cf984f9c.pth"));
         yield return Spec(4, 1.4, 1.8, 0.4, 380, 384, V1("efficientnet_b4_rwightman-7eb33cd5.pth"));

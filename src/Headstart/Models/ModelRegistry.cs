@@ -34,7 +34,13 @@ public static class ModelRegistry
     /// <summary>Every registered model, in registration order.</summary>
     public static IEnumerable<ModelSpec> All => specs.Value.Values;
 
-    public static bool TryGet(string name, out ModelSpec spec) => specs.Value.TryGetValue(name, out spec!);
+    /// <summary>A registry model by name, or a brought ONNX backbone (<c>onnx:PATH</c>, <see cref="OnnxBackbone"/>).</summary>
+    public static bool TryGet(string name, out ModelSpec spec)
+    {
+        if (!OnnxBackbone.Names(name)) return specs.Value.TryGetValue(name, out spec!);
+        spec = OnnxBackbone.Spec(name);
+        return true;
+    }
 
     /// <summary>Parameters at 1000 classes, from a precomputed table (tested against the real models), or null.</summary>
     public static long? ParameterCount(ModelSpec spec) =>
@@ -47,7 +53,8 @@ public static class ModelRegistry
         var close = specs.Value.Keys
             .OrderBy(k => Distance(k, name)).Take(3);
         throw new HeadstartException(
-            $"unknown model '{name}'. Did you mean: {string.Join(", ", close)}? Run 'headstart models' for the full list.");
+            $"unknown model '{name}'. Did you mean: {string.Join(", ", close)}? Run 'headstart models' for the full list, " +
+            $"or bring a backbone as an ONNX file with --model {OnnxBackbone.Scheme}PATH.");
     }
 
     private static int Distance(string a, string b)

@@ -31,7 +31,21 @@ public sealed record Preprocessing
 /// <summary>Container format of a weight file.</summary>
 public enum WeightFormat { PthZip, PthLegacy, Safetensors, Onnx }
 
-/// <summary>A known source of pretrained weights for a model.</summary>
+/// <summary>The engines that can run a weight file as it is.</summary>
+[Flags]
+public enum WeightEngines
+{
+    /// <summary>Loaded into Headstart's TorchSharp modules (any format Headstart reads).</summary>
+    TorchSharp = 1,
+    /// <summary>Run by ONNX Runtime straight from the .onnx file: the frozen fast path's backbone pass.</summary>
+    OnnxRuntime = 2,
+}
+
+/// <summary>
+/// One source of pretrained weights, and everything that comes with the file rather than with the architecture
+/// (timm's pretrained_cfg): how images must be prepared, whether it has a head, where its features end, which engines
+/// run it, its checksum and where it comes from. Adding a weight file is one record.
+/// </summary>
 /// <param name="Id">Short id, e.g. "IMAGENET1K_V1".</param>
 /// <param name="Format">Container format.</param>
 /// <param name="FileName">File name in the weight store (or embedded folder).</param>
@@ -39,7 +53,33 @@ public enum WeightFormat { PthZip, PthLegacy, Safetensors, Onnx }
 /// <param name="Sha256Prefix">Leading hex digits of the file's SHA-256 (torchvision file names end in 8 of them).</param>
 /// <param name="Embedded">True when the file ships with Headstart (no download ever).</param>
 public sealed record WeightSource(string Id, WeightFormat Format, string FileName, string? Url = null,
-    string? Sha256Prefix = null, bool Embedded = false);
+    string? Sha256Prefix = null, bool Embedded = false)
+{
+    /// <summary>How images are prepared for these weights; null = the model's own (<see cref="ModelSpec.Preprocessing"/>).</summary>
+    public Preprocessing? Preprocessing { get; init; }
+    /// <summary>Classes of the file's own classifier head (1000 for ImageNet); null when it ships features only (then
+    /// the head is never loaded from it).</summary>
+    public int? HeadClasses { get; init; } = 1000;
+    /// <summary>Where the features end in the file: the ONNX output that ONNX Runtime reads as the backbone's (N, F)
+    /// features; null = the graph's only output.</summary>
+    public string? FeatureOutput { get; init; }
+    public WeightEngines Engines { get; init; } = WeightEngines.TorchSharp;
+    /// <summary>Where the file comes from, in words.</summary>
+    public string Origin { get; init; } = "torchvision";
+    /// <summary>A file used where it lies, outside the weight store (a backbone brought with --model onnx:PATH).</summary>
+    public string? LocalFile { get; init; }
+
+    /// <summary>True when ONNX Runtime can run this very file as the frozen backbone.</summary>
+    public bool RunsOnOnnxRuntime => Format == WeightFormat.Onnx && Engines.HasFlag(WeightEngines.OnnxRuntime);
+
+    /// <summary>The format a file name says: .onnx, .safetensors, else a .pth (zip or legacy: the reader tells).</summary>
+    public static WeightFormat FormatOf(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".onnx" => WeightFormat.Onnx,
+        ".safetensors" => WeightFormat.Safetensors,
+        _ => WeightFormat.PthZip,
+    };
+}
 
 /// <summary>A named group of parameters (state-dict key prefixes), used to freeze and to set learning rates.</summary>
 public sealed record LayerGroup(string Name, IReadOnlyList<string> Prefixes);
@@ -61,7 +101,10 @@ public sealed record ModelSpec
     public required string HeadPrefix { get; init; }
     /// <summary>Stem → stages → head; the last group is the classifier section.</summary>
     public required IReadOnlyList<LayerGroup> LayerGroups { get; init; }
+    /// <summary>The architecture's own preprocessing: for random initialisation, and for weight sources that name
+    /// none (<see cref="PreprocessingFor"/>).</summary>
     public Preprocessing Preprocessing { get; init; } = Preprocessing.ImageNet;
+    /// <summary>Known weight files, the default first.</summary>
     public IReadOnlyList<WeightSource> WeightSources { get; init; } = [];
     /// <summary>
     /// State-dict prefixes that published weight files hold but the model deliberately lacks, skipped when loading:
@@ -73,8 +116,29 @@ public sealed record ModelSpec
     /// "denselayer1.norm.1.weight" → "denselayer1.norm1.weight"); applied only to keys the model lacks. Null: none.
     /// </summary>
     public Func<string, string>? LegacyKeyUpgrade { get; init; }
-    /// <summary>False when pretrained weights never include the head (e.g. resnet18-cntk ships pool5 features only).</summary>
-    public bool PretrainedHasHead { get; init; } = true;
+    /// <summary>How images are prepared for <paramref name="source"/>'s weights (null: random initialisation).</summary>
+    public Preprocessing PreprocessingFor(WeightSource? source) => source?.Preprocessing ?? Preprocessing;
+
+    /// <summary>The record of a weight file: the registry's, matched by file name, or for a file it doesn't know, the
+    /// default source's preprocessing and head (a fine-tuned copy of the published weights is the common case), run
+    /// by TorchSharp.</summary>
+    public WeightSource SourceOf(string path)
+    {
+        string name = Path.GetFileName(path);
+        var known = WeightSources.FirstOrDefault(s => string.Equals(Path.GetFileName(s.FileName), name, StringComparison.OrdinalIgnoreCase));
+        if (known is not null) return known;
+        var fallback = WeightSources.FirstOrDefault();
+        return new WeightSource("file", WeightSource.FormatOf(path), name)
+        {
+            Preprocessing = fallback?.Preprocessing, HeadClasses = fallback is null ? 1000 : fallback.HeadClasses,
+            Engines = fallback?.Engines ?? WeightEngines.TorchSharp, FeatureOutput = fallback?.FeatureOutput,
+            Origin = "a weights file given by the user",
+        };
+    }
+
+    /// <summary>False when no weight source runs on TorchSharp (a backbone brought as ONNX): the backbone can't train,
+    /// and only the frozen fast path has a plan.</summary>
+    public bool BackboneTrainable => WeightSources.Count == 0 || WeightSources.Any(s => s.Engines.HasFlag(WeightEngines.TorchSharp));
 
     /// <summary>Builds the model. The first model of a process runs the engine guard first (<see cref="EngineGuard"/>),
     /// so that no convolution runs on a defective engine.</summary>

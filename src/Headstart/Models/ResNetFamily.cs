@@ -34,14 +34,23 @@ internal static class ResNetFamily
             ClassifierPrefix = "fc",
             HeadPrefix = "fc",
             LayerGroups = Groups(),
-            PretrainedHasHead = false,
-            Preprocessing = new Preprocessing
-            {
-                InputSize = 224, ResizeSize = 256,
-                Mean = [0f, 0f, 0f], Std = [1f, 1f, 1f],
-                ChannelOrder = ChannelOrder.Bgr, ValueScale = 255f, MeanImage = "resnet18-cntk",
-            },
-            WeightSources = [new("CNTK_IMAGENET", WeightFormat.Onnx, "ResNet18Onnx/ResNet18.onnx", Embedded: true)],
+            // The CNTK export: BGR 0-255 minus a mean image (ResNetPreprocess.onnx), pool5 features and no head; ONNX
+            // Runtime runs the file itself on the frozen fast path.
+            WeightSources =
+            [
+                new("CNTK_IMAGENET", WeightFormat.Onnx, "ResNet18Onnx/ResNet18.onnx", Embedded: true)
+                {
+                    Preprocessing = new Preprocessing
+                    {
+                        InputSize = 224, ResizeSize = 256,
+                        Mean = [0f, 0f, 0f], Std = [1f, 1f, 1f],
+                        ChannelOrder = ChannelOrder.Bgr, ValueScale = 255f, MeanImage = "resnet18-cntk",
+                    },
+                    HeadClasses = null,
+                    Engines = WeightEngines.TorchSharp | WeightEngines.OnnxRuntime,
+                    Origin = "CNTK export in NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1",
+                },
+            ],
         };
         yield return Spec("resnet18", "ResNet-18 (He et al. 2015)", false, [2, 2, 2, 2], "resnet18-f37072fd.pth");
         yield return Spec("resnet34", "ResNet-34", false, [3, 4, 6, 3], "resnet34-b627a593.pth");

@@ -18,12 +18,14 @@ internal static class OnnxBatchEdit
     public sealed record Result(byte[] Model, ValueInfoProto Input, ValueInfoProto Output);
 
     /// <summary>Edits <paramref name="model"/> (an encoded ModelProto) whose graph has exactly one input that is not an
-    /// initializer and one output; throws a <see cref="HeadstartException"/> naming <paramref name="source"/> otherwise.</summary>
-    public static Result MakeBatchSymbolic(ReadOnlySpan<byte> model, string source, string dimParam = "N")
+    /// initializer and one output, or an output named <paramref name="featureOutput"/> (every output's batch dimension
+    /// becomes symbolic; the result names that one); throws a <see cref="HeadstartException"/> naming
+    /// <paramref name="source"/> otherwise.</summary>
+    public static Result MakeBatchSymbolic(ReadOnlySpan<byte> model, string source, string dimParam = "N", string? featureOutput = null)
     {
         try
         {
-            return Edit(model, source, dimParam);
+            return Edit(model, source, dimParam, featureOutput);
         }
         catch (Exception e) when (e is InvalidProtocolBufferException or FormatException or OverflowException)
         {
@@ -31,7 +33,7 @@ internal static class OnnxBatchEdit
         }
     }
 
-    private static Result Edit(ReadOnlySpan<byte> model, string source, string dimParam)
+    private static Result Edit(ReadOnlySpan<byte> model, string source, string dimParam, string? featureOutput)
     {
         Range? graphRange = null;
         foreach (var f in Fields(model))
@@ -55,10 +57,14 @@ internal static class OnnxBatchEdit
             else if (f.Number == GraphOutput) outputs.Add((ValueInfoProto.Parser.ParseFrom(graph[f.Payload]), f.Whole));
         }
         var images = inputs.Where(i => !initializers.Contains(i.Value.Name)).ToList();
-        if (images.Count != 1 || outputs.Count != 1)
+        if (images.Count != 1 || (featureOutput is null && outputs.Count != 1))
             throw new HeadstartException($"'{source}' must have one image input and one feature output to serve as a backbone " +
-                                         $"(it has {images.Count} input(s) besides its weights and {outputs.Count} output(s)).");
-        var (input, output) = (images[0].Value, outputs[0].Value);
+                                         $"(it has {images.Count} input(s) besides its weights and {outputs.Count} output(s): " +
+                                         $"{string.Join(", ", outputs.Select(o => o.Value.Name))}); name the feature output when there are several.");
+        var chosen = featureOutput is null ? outputs[0] : outputs.FirstOrDefault(o => o.Value.Name == featureOutput);
+        if (chosen.Value is null)
+            throw new HeadstartException($"'{source}' has no output named '{featureOutput}'; its outputs: {string.Join(", ", outputs.Select(o => o.Value.Name))}.");
+        var (input, output) = (images[0].Value, chosen.Value);
 
         // The new graph: every field as it was, in order, except the two edited messages and value_info. Pieces are
         // byte arrays (edited) or ranges of the graph (copied), so the result is written in one allocation.
@@ -67,7 +73,7 @@ internal static class OnnxBatchEdit
         {
             if (f.Number == GraphValueInfo && f.WireType == WireFormat.WireType.LengthDelimited) continue;
             if (f.Whole.Equals(images[0].Field)) pieces.Add((FieldBytes(GraphInput, Symbolic(input, dimParam)), default));
-            else if (f.Whole.Equals(outputs[0].Field)) pieces.Add((FieldBytes(GraphOutput, Symbolic(output, dimParam)), default));
+            else if (outputs.FirstOrDefault(o => o.Field.Equals(f.Whole)) is { Value: not null } o) pieces.Add((FieldBytes(GraphOutput, Symbolic(o.Value, dimParam)), default));
             else pieces.Add((null, f.Whole));
         }
         int graphSize = graph.Length, modelSize = model.Length;

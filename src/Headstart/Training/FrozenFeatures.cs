@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Headstart.Onnx;
 using Headstart.Data;
 using Headstart.Models;
 using static TorchSharp.torch;
@@ -8,7 +9,7 @@ namespace Headstart.Training;
 /// <summary>Which engine runs a frozen backbone during feature extraction.</summary>
 public enum FeatureEngine
 {
-    /// <summary>ONNX Runtime when the backbone's weights are an .onnx file it can run as is (resnet18-cntk); else TorchSharp.</summary>
+    /// <summary>ONNX Runtime when the weights' record says it runs the .onnx file as is (<see cref="WeightSource.RunsOnOnnxRuntime"/>); else TorchSharp.</summary>
     Auto,
     Torch,
     Onnx,
@@ -33,14 +34,18 @@ public sealed class FrozenFeatures : IDisposable
     public int CacheHits { get; init; }
     public int Views { get; init; }
 
-    /// <summary>Chooses the engine: ONNX Runtime runs the very .onnx file the weights came from.</summary>
-    public static FeatureEngine Resolve(FeatureEngine requested, ModelSpec spec, string? weightsPath)
+    /// <summary>Chooses the engine from the weights' record: ONNX Runtime runs the very .onnx file the weights came
+    /// from when the record says it can; a backbone only ONNX Runtime can run never falls back to TorchSharp.</summary>
+    public static FeatureEngine Resolve(FeatureEngine requested, ModelSpec spec, ResolvedWeights? weights)
     {
-        bool onnxFile = weightsPath is not null && weightsPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
-        if (requested == FeatureEngine.Onnx && !(onnxFile && spec.Name == "resnet18-cntk"))
+        bool ort = weights?.Source.RunsOnOnnxRuntime == true;
+        bool torch = weights is null || weights.Source.Engines.HasFlag(WeightEngines.TorchSharp);
+        if (requested == FeatureEngine.Onnx && !ort)
             throw new HeadstartException($"--engine onnx runs a backbone from its .onnx weights file; {spec.Name} was loaded from " +
-                                         $"{weightsPath ?? "random initialisation"}. Use --engine torch.");
-        return requested == FeatureEngine.Auto ? (onnxFile && spec.Name == "resnet18-cntk" ? FeatureEngine.Onnx : FeatureEngine.Torch) : requested;
+                                         $"{weights?.Path ?? "random initialisation"}, which ONNX Runtime does not run as is. Use --engine torch.");
+        if (requested == FeatureEngine.Torch && !torch)
+            throw new HeadstartException($"{spec.Name}'s backbone {weights!.Path} runs in ONNX Runtime only; leave --engine out");
+        return requested == FeatureEngine.Auto ? (ort ? FeatureEngine.Onnx : FeatureEngine.Torch) : requested;
     }
 
     private enum ViewKind { Centre, Mirror, Random }
@@ -63,8 +68,8 @@ public sealed class FrozenFeatures : IDisposable
 
     /// <summary>The cache namespace of one view: everything that changes a feature (model, weights, preprocessing,
     /// view, engine).</summary>
-    private static string Namespace(ModelSpec spec, string weightsHash, string view, FeatureEngine engine) =>
-        FeatureCache.Namespace(spec.Name, weightsHash, JsonSerializer.Serialize(spec.Preprocessing, BundleManifest.JsonOptions),
+    private static string Namespace(ModelSpec spec, Preprocessing pre, string weightsHash, string view, FeatureEngine engine) =>
+        FeatureCache.Namespace(spec.Name, weightsHash, JsonSerializer.Serialize(pre, BundleManifest.JsonOptions),
             view, engine.ToString());
 
     /// <summary>
@@ -72,18 +77,19 @@ public sealed class FrozenFeatures : IDisposable
     /// <paramref name="data"/> needs: a warm run, which never runs the backbone. Cheap (file stats and the cache
     /// indexes); a cold run uses it to start building the backbone's session early (<see cref="PendingOrtSession"/>).
     /// </summary>
-    public static bool AllCached(ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o) =>
-        TrainingPlanner.Plan(o, spec).Features is { } views && AllCached(spec, weightsPath, data, o, views);
+    public static bool AllCached(ModelSpec spec, ResolvedWeights? weights, ImageDataset data, TrainOptions o) =>
+        TrainingPlanner.Plan(o, spec).Features is { } views && AllCached(spec, weights, data, o, views);
 
-    internal static bool AllCached(ModelSpec spec, string? weightsPath, ImageDataset data, TrainOptions o, CachedViews views)
+    internal static bool AllCached(ModelSpec spec, ResolvedWeights? weights, ImageDataset data, TrainOptions o, CachedViews views)
     {
-        string? cacheRoot = weightsPath is null ? null : FeatureCache.Root(o.CacheDir);
+        string? cacheRoot = weights is null ? null : FeatureCache.Root(o.CacheDir);
         if (cacheRoot is null) return false;
-        var engine = Resolve(o.Engine, spec, weightsPath);
-        string weightsHash = FeatureCache.WeightsFingerprint(weightsPath!, cacheRoot);
+        var engine = Resolve(o.Engine, spec, weights);
+        var pre = spec.PreprocessingFor(weights!.Source);
+        string weightsHash = FeatureCache.WeightsFingerprint(weights.Path, cacheRoot);
         foreach (var pass in Passes(data, views, o.Seed))
         {
-            using var cache = new FeatureCache(cacheRoot, Namespace(spec, weightsHash, pass.Name, engine));
+            using var cache = new FeatureCache(cacheRoot, Namespace(spec, pre, weightsHash, pass.Name, engine));
             if (!pass.Samples.All(s => cache.Contains(FeatureCache.KeyOf(s)))) return false;
         }
         return true;
@@ -91,23 +97,23 @@ public sealed class FrozenFeatures : IDisposable
 
     /// <param name="session">An ONNX Runtime session already being built (<see cref="PendingOrtSession"/>), taken on
     /// the first cache miss when ONNX Runtime is the engine; else one is built then.</param>
-    public static FrozenFeatures Extract(ImageClassifier model, ModelSpec spec, string? weightsPath, ImageDataset data,
-        TrainOptions o, CachedViews views, float[]? meanImage, ITrainingReporter? reporter, Action<SkippedFile> onSkipped, CancellationToken ct,
+    public static FrozenFeatures Extract(ImageClassifier model, ModelSpec spec, ResolvedWeights? weights, Preprocessing pre,
+        ImageDataset data, TrainOptions o, CachedViews views, float[]? meanImage, ITrainingReporter? reporter, Action<SkippedFile> onSkipped, CancellationToken ct,
         PendingOrtSession? session = null, StageTimings? timings = null)
     {
-        var engine = Resolve(o.Engine, spec, weightsPath);
+        var engine = Resolve(o.Engine, spec, weights);
         // Created on the first cache miss only: a warm run never pays for building the ONNX Runtime session.
         var ort = new Lazy<OrtFeatureExtractor>(() =>
         {
             if (session is not null) return session.Take();
             using var _ = timings?.Measure("ort_session");
-            return new OrtFeatureExtractor(weightsPath!, allowSpinning: false);
+            return new OrtFeatureExtractor(weights!.Path, allowSpinning: false, featureOutput: weights.Source.FeatureOutput);
         });
         model.eval();
         Func<Tensor, Tensor> backbone = engine == FeatureEngine.Onnx ? x => ort.Value.Extract(x) : model.ForwardFeatures;
         try
         {
-            return ExtractWith(backbone, engine, spec, weightsPath, data, o, views, meanImage, reporter, onSkipped, ct);
+            return ExtractWith(backbone, engine, spec, weights?.Path, pre, data, o, views, meanImage, reporter, onSkipped, ct);
         }
         finally
         {
@@ -116,14 +122,14 @@ public sealed class FrozenFeatures : IDisposable
     }
 
     private static FrozenFeatures ExtractWith(Func<Tensor, Tensor> backbone, FeatureEngine engine, ModelSpec spec,
-        string? weightsPath, ImageDataset data, TrainOptions o, CachedViews cached, float[]? meanImage, ITrainingReporter? reporter,
+        string? weightsPath, Preprocessing pre, ImageDataset data, TrainOptions o, CachedViews cached, float[]? meanImage, ITrainingReporter? reporter,
         Action<SkippedFile> onSkipped, CancellationToken ct)
     {
         if (data.Val.Count == 0)
             throw new HeadstartException("the validation split is empty: add images to val/ or use a larger --val-split");
-        var centre = ImageTransform.Eval(spec.Preprocessing, meanImage);
-        var mirror = ImageTransform.EvalMirrored(spec.Preprocessing, meanImage);
-        var random = ImageTransform.Train(spec.Preprocessing, cached.RandomAugment, meanImage);
+        var centre = ImageTransform.Eval(pre, meanImage);
+        var mirror = ImageTransform.EvalMirrored(pre, meanImage);
+        var random = ImageTransform.Train(pre, cached.RandomAugment, meanImage);
         var passes = Passes(data, cached, o.Seed);
         int views = passes.Count(p => !p.Val) - 1;
         bool tta = passes.Count(p => p.Val) == 2;
@@ -140,7 +146,7 @@ public sealed class FrozenFeatures : IDisposable
             Action<int> tick = n => reporter?.AdvancePhase(n);
             if (cacheRoot is null)
                 return FeatureExtractor.Extract(backbone, data.Source, pass.Samples, tf, o.BatchSize, o.Seed, pass.Seed, o.Workers, onSkipped, tick, ct);
-            using var cache = new FeatureCache(cacheRoot, Namespace(spec, weightsHash!, pass.Name, engine));
+            using var cache = new FeatureCache(cacheRoot, Namespace(spec, pre, weightsHash!, pass.Name, engine));
             var (x, y, rows, h) = CachedFeatures.Extract(cache, backbone, data.Source, pass.Samples, tf, o.BatchSize, o.Seed, pass.Seed, o.Workers, onSkipped, tick, ct);
             hits += h;
             return (x, y, rows);

@@ -1,3 +1,4 @@
+using Headstart.Onnx;
 namespace Headstart.Training;
 
 /// <summary>
@@ -15,10 +16,10 @@ public sealed class PendingOrtSession : IDisposable
 
     /// <summary>Starts building a session for <paramref name="onnxPath"/> (no spinning workers: decoding shares the
     /// cores during extraction); its wall time is recorded as the "ort_session" stage.</summary>
-    public static PendingOrtSession Start(string onnxPath, StageTimings? timings = null) => new(Task.Run(() =>
+    public static PendingOrtSession Start(string onnxPath, StageTimings? timings = null, string? featureOutput = null) => new(Task.Run(() =>
     {
         using var _ = timings?.Measure("ort_session");
-        return new OrtFeatureExtractor(onnxPath, allowSpinning: false);
+        return new OrtFeatureExtractor(onnxPath, allowSpinning: false, featureOutput: featureOutput);
     }));
 
     /// <summary>The session (waiting for it if need be); the caller owns it from then on. A build error surfaces here.</summary>

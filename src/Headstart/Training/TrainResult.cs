@@ -25,7 +25,7 @@ public sealed class TrainResult(ImageClassifier model, ModelSpec spec, BundleMan
             {
                 if (!imported)
                 {
-                    Pretrained.Load(model, Spec, Backbone!.SourcePath, skipHead: true);
+                    Pretrained.Load(model, Spec, new ResolvedWeights(Backbone!.SourcePath, Spec.SourceOf(Backbone.SourcePath)), skipHead: true);
                     model.eval();
                     imported = true;
                 }

@@ -64,7 +64,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             }
             else
             {
-                var mirroredTf = plan.Evaluation.MirroredViews ? ImageTransform.EvalMirrored(spec.Preprocessing, run.MeanImage) : null;
+                var mirroredTf = plan.Evaluation.MirroredViews ? ImageTransform.EvalMirrored(run.Preprocessing, run.MeanImage) : null;
                 predictions = PredictImages(model, data, run.EvalTf, mirroredTf, o);
             }
         }
@@ -75,8 +75,8 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         {
             Arch = spec.Name,
             Classes = data.Classes,
-            Preprocessing = spec.Preprocessing,
-            PretrainedFrom = run.From,
+            Preprocessing = run.Preprocessing,
+            PretrainedFrom = run.From?.Path,
             Training = JsonSerializer.SerializeToElement(o, BundleManifest.JsonOptions).EnumerateObject()
                 .ToDictionary(p => p.Name, p => p.Value.Clone()),
             Plan = plan,
@@ -85,8 +85,9 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             Dataset = Summarise(data),
             TrainSeconds = total.Elapsed.TotalSeconds,
         };
-        var backbone = plan.FeaturesOnly && run.From is not null ? new FrozenBackbone(run.From, spec.LayerGroups.Count - 1, feats!.WeightsSha256) : null;
-        return new TrainResult(model, spec, manifest, predictions, backbone, backboneImported: !run.DeferImport);
+        var backbone = plan.FeaturesOnly && run.From is not null ? new FrozenBackbone(run.From.Path, spec.LayerGroups.Count - 1, feats!.WeightsSha256) : null;
+        // A backbone that only ONNX Runtime runs has nothing to import: the model runs its file itself.
+        return new TrainResult(model, spec, manifest, predictions, backbone, backboneImported: !run.DeferImport || !spec.BackboneTrainable);
     }
 
     /// <summary>
@@ -118,19 +119,20 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
     }
 
     /// <summary>What a planned run trains: the model with its weights, the cached features, the batch sources.</summary>
-    private sealed record Prepared(ImageClassifier Model, string? From, bool DeferImport, FrozenFeatures? Features,
-        PhaseSources Sources, float[]? MeanImage, ImageTransform EvalTf);
+    private sealed record Prepared(ImageClassifier Model, ResolvedWeights? From, bool DeferImport, FrozenFeatures? Features,
+        PhaseSources Sources, Preprocessing Preprocessing, float[]? MeanImage, ImageTransform EvalTf);
 
     private Prepared Prepare(ImageDataset data, TrainOptions o, ModelSpec spec, TrainingPlan plan, bool extractFeatures, CancellationToken ct)
     {
-        string? from = o.Pretrained ? Pretrained.Resolve(spec, o.WeightsPath) : null;
+        var from = o.Pretrained ? Pretrained.Resolve(spec, o.WeightsPath) : null;
+        var pre = spec.PreprocessingFor(from?.Source);
         // The fast path with ONNX Runtime as the engine: the .onnx file computes the features and only the head trains,
         // so the TorchSharp copy of the backbone is imported only if someone asks for TrainResult.Model.
         bool deferImport = plan.FeaturesOnly && from is not null && FrozenFeatures.Resolve(o.Engine, spec, from) == FeatureEngine.Onnx;
         // ...and when some features are not cached yet, its session is built on another core while libtorch loads and
         // the model is built.
         using var session = deferImport && extractFeatures && !FrozenFeatures.AllCached(spec, from, data, o, plan.Features!)
-            ? PendingOrtSession.Start(from!, timings) : null;
+            ? PendingOrtSession.Start(from!.Path, timings, from.Source.FeatureOutput) : null;
         ImageClassifier model;
         using (timings.Measure("libtorch")) manual_seed(o.Seed);   // the first torch call loads libtorch
         using (timings.Measure("create_model")) model = spec.Create(data.Classes.Count);
@@ -138,24 +140,24 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         {
             if (deferImport)
             {
-                reporter?.Info($"pretrained {spec.Name} backbone: {from} (run by ONNX Runtime; new {data.Classes.Count}-class head)");
+                reporter?.Info($"pretrained {spec.Name} backbone: {from!.Path} (run by ONNX Runtime; new {data.Classes.Count}-class head)");
             }
             else if (from is not null)
             {
                 LoadReport report;
                 using (timings.Measure("load_weights")) report = Pretrained.Load(model, spec, from);
-                reporter?.Info($"loaded pretrained {spec.Name} weights from {from} ({report.Loaded.Count} tensors; new {data.Classes.Count}-class head)");
+                reporter?.Info($"loaded pretrained {spec.Name} weights from {from.Path} ({report.Loaded.Count} tensors; new {data.Classes.Count}-class head)");
             }
-            float[]? meanImage = spec.Preprocessing.MeanImage is { } mi ? MeanImages.Get(mi) : null;
-            var evalTf = ImageTransform.Eval(spec.Preprocessing, meanImage);
+            float[]? meanImage = pre.MeanImage is { } mi ? MeanImages.Get(mi) : null;
+            var evalTf = ImageTransform.Eval(pre, meanImage);
             skipped.Clear();
             skipped.AddRange(data.Skipped);
             FrozenFeatures? feats = null;
             if (extractFeatures && plan.Features is { } views)
                 using (timings.Measure("features"))
-                    feats = FrozenFeatures.Extract(model, spec, from, data, o, views, meanImage, reporter, SkipOnce, ct, session, timings);
-            var sources = new PhaseSources(data, o, feats, evalTf, ImageTransform.Train(spec.Preprocessing, o.Augment, meanImage), SkipOnce);
-            return new Prepared(model, from, deferImport, feats, sources, meanImage, evalTf);
+                    feats = FrozenFeatures.Extract(model, spec, from, pre, data, o, views, meanImage, reporter, SkipOnce, ct, session, timings);
+            var sources = new PhaseSources(data, o, feats, evalTf, ImageTransform.Train(pre, o.Augment, meanImage), SkipOnce);
+            return new Prepared(model, from, deferImport, feats, sources, pre, meanImage, evalTf);
         }
         catch
         {

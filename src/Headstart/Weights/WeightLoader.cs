@@ -12,7 +12,7 @@ public sealed record LoadOptions
 
     /// <summary>Skip the file's head (<see cref="ModelSpec.HeadPrefix"/>) keys: null decides automatically
     /// (skipped when the file's head shape differs from the model's, i.e. another class count, or when
-    /// <see cref="ModelSpec.PretrainedHasHead"/> is false).</summary>
+    /// the weight source has no head, <see cref="WeightSource.HeadClasses"/> null).</summary>
     public bool? SkipHead { get; init; }
 
     /// <summary>Optional rename applied to every file key before matching (e.g. a custom checkpoint's prefix).</summary>
@@ -43,19 +43,22 @@ public static class WeightLoader
     /// so a failed load leaves the model untouched.
     /// </summary>
     /// <exception cref="HeadstartException">Missing/unexpected keys (strict) or shape/dtype mismatches, all named.</exception>
-    public static LoadReport Load(ImageClassifier model, StateDict stateDict, ModelSpec spec, LoadOptions? options = null)
+    /// <param name="source">The file's record (<see cref="ModelSpec.SourceOf"/>); null = the model's default source.</param>
+    public static LoadReport Load(ImageClassifier model, StateDict stateDict, ModelSpec spec, LoadOptions? options = null,
+        WeightSource? source = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(stateDict);
+        bool hasHead = (source ?? spec.WeightSources.FirstOrDefault())?.HeadClasses is not null;
         if (spec.IgnoredWeightPrefixes.Count == 0)
-            return Load(model, stateDict, spec.Name, spec.HeadPrefix, spec.PretrainedHasHead, options);
+            return Load(model, stateDict, spec.Name, spec.HeadPrefix, hasHead, options);
         // Published files may carry parts the model never uses (GoogLeNet's aux1/aux2, Inception's AuxLogits): drop
         // them before matching. The filtered view borrows the tensors, so it is deliberately not disposed.
         var kept = new StateDict();
         foreach (var (key, t) in stateDict)
             if (!spec.IgnoredWeightPrefixes.Any(p => key == p || key.StartsWith(p + ".", StringComparison.Ordinal))) kept.Add(key, t);
         foreach (var (k, v) in stateDict.Metadata) kept.Metadata[k] = v;
-        return Load(model, kept, spec.Name, spec.HeadPrefix, spec.PretrainedHasHead, options, spec.LegacyKeyUpgrade);
+        return Load(model, kept, spec.Name, spec.HeadPrefix, hasHead, options, spec.LegacyKeyUpgrade);
     }
 
     /// <summary>

@@ -34,14 +34,15 @@ public sealed class WeightStore
     /// <summary><c>$HEADSTART_CACHE</c>, else <c>$XDG_CACHE_HOME/headstart</c>, else <c>~/.cache/headstart</c>.</summary>
     public static string DefaultRoot => CacheDirs.Root;
 
-    /// <summary>Where a source lives: next to the application for embedded weights, else in the cache.</summary>
-    public string PathFor(WeightSource source) => source.Embedded
-        ? Path.Combine(AppContext.BaseDirectory, "weights", source.FileName)
-        : Path.Combine(Root, source.FileName);
+    /// <summary>Where a source lives: where the user keeps it, next to the application for embedded weights, else in
+    /// the cache.</summary>
+    public string PathFor(WeightSource source) => source.LocalFile
+        ?? (source.Embedded ? Path.Combine(AppContext.BaseDirectory, "weights", source.FileName) : Path.Combine(Root, source.FileName));
 
     /// <summary>True when the source's file is on disk and verified (checksummed once, then remembered).</summary>
     public bool IsPresent(WeightSource source)
     {
+        if (source.LocalFile is { } local) return File.Exists(local);   // the user's own file: never marked or hashed
         var path = PathFor(source);
         if (!File.Exists(path)) return false;
         if (source.Embedded) return true;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Headstart.Tests.TestSupport;
+using Headstart.Weights;
 using Xunit;
 
 namespace Headstart.Tests.Cli;
@@ -35,10 +36,12 @@ public sealed class AtomicBundleTests : IDisposable
         Assert.True(first.ExitCode == 0, first.ToString());
         var good = TreeSnapshot.Take(bundle);
 
-        // 1. A failure found late (after the data scan, model build and weight load): --freeze out of range.
-        var late = CliRunner.Run(["train", data, "--out", bundle, .. Quick, "--freeze", "99", "--json"], env, 300);
+        // 1. A failure found late (after the data scan and model build): weights that don't fit the model.
+        string bogus = tmp.Combine("bogus.safetensors");
+        using (var sd = new StateDict()) { sd.Add("not.a.resnet.key", TorchSharp.torch.zeros(3)); Safetensors.Write(bogus, sd); }
+        var late = CliRunner.Run(["train", data, "--out", bundle, .. Quick, "--model", "resnet18", "--weights", bogus, "--json"], env, 300);
         Assert.True(late.ExitCode == 1, late.ToString());
-        Assert.Contains("--freeze must be", late.Json.GetProperty("error").GetString());
+        Assert.Contains("not.a.resnet.key", late.Json.GetProperty("error").GetString());
         Assert.Equal(good, TreeSnapshot.Take(bundle));
 
         // 2. SIGKILL while the new bundle is being written: the moment its temp directory appears.

@@ -117,7 +117,8 @@ public sealed class OnnxExporterTests(ITestOutputHelper output)
         if (SharedData.Has("datasets/flowers-small/val/roses"))
             images.Add(CntkResNet18Fixture.DecodeRgb(Directory.EnumerateFiles(SharedData.PathTo("datasets/flowers-small/val/roses")).Order().First()).unsqueeze(0));
         var rgb = (torch.cat(images) / 255f).contiguous();                                // (N, 3, 224, 224) RGB 0-1
-        Check(spec, model, rgb, new OnnxExportOptions { Input = format });
+        // The default weights' preprocessing (resnet18-cntk's: BGR 0-255 minus the mean image) built into the graph.
+        Check(spec, model, rgb, new OnnxExportOptions { Input = format, Preprocessing = spec.PreprocessingFor(spec.WeightSources.FirstOrDefault()) });
     }
 
     private void Check(ModelSpec spec, ImageClassifier model, Tensor rgb, OnnxExportOptions options)
@@ -127,7 +128,7 @@ public sealed class OnnxExporterTests(ITestOutputHelper output)
         {
             // A fresh head gives near-uniform probabilities, which would agree trivially; a saturated one (all 0/1)
             // too. Scale the head so that the logits spread with std ≈ 3.
-            var modelInput = Preprocess(rgb, spec.Preprocessing);
+            var modelInput = Preprocess(rgb, options.Preprocessing ?? spec.Preprocessing);
             float spread = model.call(modelInput).std().item<float>();
             foreach (var (key, p) in model.named_parameters())
                 if (key.StartsWith(spec.HeadPrefix + ".")) p.mul_(3f / spread);

@@ -60,7 +60,8 @@ public class ZooContractTests
     [InlineData("squeezenet1_1", 224, 256)]
     public void PreprocessingFollowsTorchvisionWeightTransforms(string name, int crop, int resize)
     {
-        var p = ModelRegistry.Get(name).Preprocessing;
+        var spec = ModelRegistry.Get(name);
+        var p = spec.PreprocessingFor(spec.WeightSources[0]);   // the default weights'
         Assert.Equal((crop, resize), (p.InputSize, p.ResizeSize));
         Assert.Equal(Preprocessing.ImageNet.Mean, p.Mean);
         Assert.Equal(Preprocessing.ImageNet.Std, p.Std);
@@ -72,5 +73,39 @@ public class ZooContractTests
         var sources = ModelRegistry.Get("efficientnet_b1").WeightSources;
         Assert.Equal(["IMAGENET1K_V2", "IMAGENET1K_V1"], sources.Select(s => s.Id));
         Assert.Equal("efficientnet_b1-c27df63c.pth", sources[0].FileName);
+        // Each source carries its own preprocessing: V2 crops 240 from 255, V1 from 256.
+        var spec = ModelRegistry.Get("efficientnet_b1");
+        Assert.Equal((240, 255), (spec.PreprocessingFor(sources[0]).InputSize, spec.PreprocessingFor(sources[0]).ResizeSize));
+        Assert.Equal((240, 256), (spec.PreprocessingFor(sources[1]).InputSize, spec.PreprocessingFor(sources[1]).ResizeSize));
+        // A user's file named like V1's gets V1's record.
+        Assert.Same(sources[1], spec.SourceOf("/somewhere/efficientnet_b1_rwightman-533bc792.pth"));
+    }
+
+    /// <summary>The weights records, not the model names, say what a file is: the CNTK export has no head, its own
+    /// preprocessing and runs on ONNX Runtime; torchvision files have a 1000-class head and run on TorchSharp only.</summary>
+    [Fact]
+    public void WeightRecordsCarryPreprocessingHeadAndEngines()
+    {
+        var cntk = ModelRegistry.Get("resnet18-cntk").WeightSources.Single();
+        Assert.Null(cntk.HeadClasses);
+        Assert.True(cntk.RunsOnOnnxRuntime);
+        Assert.Equal((ChannelOrder.Bgr, 255f, "resnet18-cntk"), (cntk.Preprocessing!.ChannelOrder, cntk.Preprocessing.ValueScale, cntk.Preprocessing.MeanImage));
+        Assert.Contains("Microsoft.ML.DnnImageFeaturizer.ResNet18", cntk.Origin);
+        foreach (var spec in ModelRegistry.All.Where(s => s.Name != "resnet18-cntk"))
+            foreach (var source in spec.WeightSources)
+            {
+                Assert.Equal(1000, source.HeadClasses);
+                Assert.False(source.RunsOnOnnxRuntime, spec.Name);
+                Assert.Equal("torchvision", source.Origin);
+                Assert.NotNull(source.Sha256Prefix);
+            }
+        // A file the registry doesn't know takes the default source's record (preprocessing, head, engines): another
+        // .onnx file given to resnet18-cntk runs on ONNX Runtime as its own embedded file does.
+        var unknown = ModelRegistry.Get("resnet18-cntk").SourceOf("/tmp/my-finetuned.onnx");
+        Assert.Equal(("file", WeightFormat.Onnx, true), (unknown.Id, unknown.Format, unknown.RunsOnOnnxRuntime));
+        var unknownPth = ModelRegistry.Get("resnet18").SourceOf("/tmp/my-finetuned.pth");
+        Assert.Equal((WeightFormat.PthZip, WeightEngines.TorchSharp, 1000), (unknownPth.Format, unknownPth.Engines, unknownPth.HeadClasses));
+        Assert.Equal(cntk.Preprocessing, unknown.Preprocessing);
+        Assert.Null(unknown.HeadClasses);
     }
 }

@@ -1,3 +1,4 @@
+using Headstart.Onnx;
 using Headstart.Data;
 using Headstart.Models;
 using Headstart.Tests.TestSupport;
@@ -56,27 +57,28 @@ public sealed class PendingOrtSessionTests : IDisposable
         var data = ImageFolder.Load(root);
         var spec = ModelRegistry.Get("resnet18-cntk");
         var o = new TrainOptions { CacheDir = tmp.Combine("cache"), Epochs = 1 };
-        Assert.False(FrozenFeatures.AllCached(spec, Onnx, data, o));
-        Assert.False(FrozenFeatures.AllCached(spec, Onnx, data, o with { CacheDir = "none" }));
+        var w = Pretrained.Resolve(spec, Onnx);
+        Assert.False(FrozenFeatures.AllCached(spec, w, data, o));
+        Assert.False(FrozenFeatures.AllCached(spec, w, data, o with { CacheDir = "none" }));
         Assert.False(FrozenFeatures.AllCached(spec, null, data, o));
 
         using (var r = new TransferTrainer().Train(data, o)) { }
-        Assert.True(FrozenFeatures.AllCached(spec, Onnx, data, o));
+        Assert.True(FrozenFeatures.AllCached(spec, w, data, o));
         // Views the first run did not extract: flip TTA's mirrored validation images, a third augmented view.
-        Assert.False(FrozenFeatures.AllCached(spec, Onnx, data, o with { TestTimeFlip = true }));
-        Assert.False(FrozenFeatures.AllCached(spec, Onnx, data, o with { AugmentViews = 2 }));
-        Assert.True(FrozenFeatures.AllCached(spec, Onnx, data, o with { Augment = AugmentLevel.None }));   // a subset
+        Assert.False(FrozenFeatures.AllCached(spec, w, data, o with { TestTimeFlip = true }));
+        Assert.False(FrozenFeatures.AllCached(spec, w, data, o with { AugmentViews = 2 }));
+        Assert.True(FrozenFeatures.AllCached(spec, w, data, o with { Augment = AugmentLevel.None }));   // a subset
         // --augment flip has exactly the centre and mirror views, however many views are asked for.
-        Assert.True(FrozenFeatures.AllCached(spec, Onnx, data, o with { Augment = AugmentLevel.Flip, AugmentViews = 3 }));
+        Assert.True(FrozenFeatures.AllCached(spec, w, data, o with { Augment = AugmentLevel.Flip, AugmentViews = 3 }));
 
         // An edited image has a new key (size + mtime): that run is cold again, and its rerun warm.
         string changed = data.Val[0].Path;
         File.WriteAllBytes(changed, SyntheticImages.Shape(1, seed: 99, size: 80));
         File.SetLastWriteTimeUtc(changed, DateTime.UtcNow.AddMinutes(1));
         var edited = ImageFolder.Load(root);
-        Assert.False(FrozenFeatures.AllCached(spec, Onnx, edited, o));
+        Assert.False(FrozenFeatures.AllCached(spec, w, edited, o));
         using (var r = new TransferTrainer().Train(edited, o)) { }
-        Assert.True(FrozenFeatures.AllCached(spec, Onnx, edited, o));
+        Assert.True(FrozenFeatures.AllCached(spec, w, edited, o));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Headstart.Onnx;
 using Headstart.Models;
 using Headstart.Tests.TestSupport;
 using Headstart.Training;
@@ -128,7 +129,7 @@ public sealed class OnnxWeightsTests(CntkResNet18Fixture fx, ITestOutputHelper o
     [Fact]
     public void OrtFeatureExtractor_BatchesAndMatchesTorchSharp()
     {
-        using var extractor = OrtFeatureExtractor.CntkResNet18(intraOpThreads: 2);
+        using var extractor = new OrtFeatureExtractor(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18), intraOpThreads: 2);
         using var ort = extractor.Extract(fx.Input);   // (B, 512) in one call, although the file pins batch 1
         using var ours = TorchFeatures(fx.Input);
         Assert.Equal(ours.shape, ort.shape);

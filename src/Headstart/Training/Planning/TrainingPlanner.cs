@@ -95,6 +95,15 @@ public static class TrainingPlanner
             }
         }
         phases.RemoveAll(p => p.Epochs == 0);
+        // A backbone only ONNX Runtime runs (--model onnx:PATH) has nothing TorchSharp could train.
+        if (!spec.BackboneTrainable)
+        {
+            if (!o.Pretrained) throw new TrainingPlanException($"{spec.Name} is an ONNX file: it has no random initialisation; drop --no-pretrained");
+            if (o.WeightsPath is not null) throw new TrainingPlanException($"{spec.Name} is its own weights file; drop --weights");
+            if (!(phases.All(p => p.Input == PhaseInput.CachedFeatures) && evaluation.Input == PhaseInput.CachedFeatures))
+                throw new TrainingPlanException($"{spec.Name}'s backbone runs in ONNX Runtime only, so only the new head can train: " +
+                                                "use --strategy frozen (the default) with --freeze features");
+        }
         bool usesFeatures = phases.Any(p => p.Input == PhaseInput.CachedFeatures) || evaluation.Input == PhaseInput.CachedFeatures;
         if (!usesFeatures && o.Engine == FeatureEngine.Onnx)
             throw new TrainingPlanException("--engine onnx runs the backbone of cached-feature phases, and this plan has none " +

@@ -1,10 +1,8 @@
-using Headstart.Onnx;
-using Headstart.Weights;
 using Microsoft.ML.OnnxRuntime;
 using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 using static TorchSharp.torch;
 
-namespace Headstart.Training;
+namespace Headstart.Onnx;
 
 /// <summary>
 /// A frozen backbone run by ONNX Runtime instead of TorchSharp: one <see cref="InferenceSession"/> reused for every
@@ -21,11 +19,12 @@ public sealed class OrtFeatureExtractor : IDisposable
     /// <param name="onnxPath">A feature extractor with one (N, C, H, W) float input and one (N, F[, 1, 1]) output.</param>
     /// <param name="intraOpThreads">ORT worker threads; default: all cores.</param>
     /// <param name="allowSpinning">Let idle ORT workers spin-wait; turn off when other threads (decoding) share the cores.</param>
-    public OrtFeatureExtractor(string onnxPath, int? intraOpThreads = null, bool allowSpinning = true)
+    /// <param name="featureOutput">The output that carries the features, for graphs with several; null = the only one.</param>
+    public OrtFeatureExtractor(string onnxPath, int? intraOpThreads = null, bool allowSpinning = true, string? featureOutput = null)
     {
         if (!File.Exists(onnxPath)) throw new HeadstartException($"ONNX file not found: '{onnxPath}'.");
-        // Batch dimension → symbolic "N", editing only the graph's input and output (not the 45 MB of weights).
-        var edit = OnnxProtoExtensions.ReadMapped(onnxPath, bytes => OnnxBatchEdit.MakeBatchSymbolic(bytes, onnxPath));
+        // Batch dimension → symbolic "N", editing only the graph's input and outputs (not the 45 MB of weights).
+        var edit = OnnxProtoExtensions.ReadMapped(onnxPath, bytes => OnnxBatchEdit.MakeBatchSymbolic(bytes, onnxPath, featureOutput: featureOutput));
         var inDims = edit.Input.Shape();
         var outDims = edit.Output.Shape();
         if (inDims.Length != 4 || inDims.Skip(1).Any(d => d is null) || outDims.Length < 2 || outDims[1] is null)
@@ -47,10 +46,6 @@ public sealed class OrtFeatureExtractor : IDisposable
         if (!allowSpinning) options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         session = new InferenceSession(edit.Model, options);
     }
-
-    /// <summary>The embedded resnet18-cntk backbone (ResNet18.onnx from Microsoft.ML.DnnImageFeaturizer.ResNet18).</summary>
-    public static OrtFeatureExtractor CntkResNet18(int? intraOpThreads = null) =>
-        new(EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18), intraOpThreads);
 
     /// <summary>Width of the features, e.g. 512.</summary>
     public long FeatureDim { get; }

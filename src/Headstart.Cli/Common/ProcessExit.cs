@@ -6,8 +6,8 @@ namespace Headstart.Cli.Common;
 
 /// <summary>
 /// Ends the process once a verb has finished. On Linux it skips the native libraries' teardown: after the last output,
-/// libtorch's and ONNX Runtime's static destructors spend ~70 ms of CPU before exit_group (seen with strace -tt), a
-/// tenth of a warm <c>train</c>. Nothing is lost: bundles and caches are already renamed into place, their streams
+/// libtorch's and ONNX Runtime's static destructors spend CPU time before exit_group (seen with strace -tt; the figure
+/// is in bench/README.md). Nothing is lost: bundles and caches are already renamed into place, their streams
 /// closed, the console streams and C stdio are flushed here, and no code of ours runs at process exit.
 /// </summary>
 internal static class ProcessExit

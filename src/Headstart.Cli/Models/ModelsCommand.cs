@@ -21,11 +21,12 @@ public static class ModelsCommand
             string? name = parse.GetValue(Name);
             if (name is not null) return Details(output, ModelRegistry.Get(name), store, parse.GetValue(Weights));
             if (parse.GetValue(Weights) is not null) throw new CliException("--weights needs a model NAME to load into", Shell.UsageError);
+            var parameters = CountParameters(output, ModelRegistry.All.ToList());
             var rows = ModelRegistry.All.Select(spec => new
             {
                 name = spec.Name,
                 family = spec.Family,
-                parameters = ModelRegistry.ParameterCount(spec) ?? Count(spec),
+                parameters = parameters[spec.Name],
                 input_size = spec.PreprocessingFor(spec.WeightSources.FirstOrDefault()).InputSize,
                 pretrained = Availability(spec, store),
                 description = spec.Description,
@@ -51,10 +52,30 @@ public static class ModelsCommand
         return spec.WeightSources.Any(s => s.Url is not null) ? "download" : "none";
     }
 
-    private static long Count(ModelSpec spec)
+    /// <summary>Every model's parameter count; the first listing on a build builds each model once (tens of seconds
+    /// for the zoo), with a progress bar, and later ones read the counts from the cache.</summary>
+    private static Dictionary<string, long> CountParameters(Output output, IReadOnlyList<ModelSpec> specs)
     {
-        using var model = spec.Create();
-        return model.parameters().Sum(p => p.numel());
+        var missing = specs.Where(s => !ParameterCounts.IsKnown(s)).ToList();
+        if (missing.Count > 0)
+        {
+            string what = $"counting parameters of {missing.Count} models (once per Headstart build)";
+            if (output.Console.Profile.Capabilities.Interactive && !output.IsJson)
+                output.Console.Progress().AutoClear(true)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                        new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask(what, maxValue: missing.Count);
+                        foreach (var spec in missing) { ParameterCounts.Of(spec); task.Increment(1); }
+                    });
+            else
+            {
+                output.Line($"[grey]{what}...[/]");
+                foreach (var spec in missing) ParameterCounts.Of(spec);
+            }
+        }
+        return specs.ToDictionary(s => s.Name, ParameterCounts.Of);
     }
 
     private static (int, object?) Details(Output output, ModelSpec spec, WeightStore store, string? weights)
@@ -65,7 +86,7 @@ public static class ModelsCommand
             $"resize {p.ResizeSize}, centre crop {p.InputSize}, {p.ChannelOrder}, 0-{p.ValueScale:g}, mean [{string.Join(", ", p.Mean)}], std [{string.Join(", ", p.Std)}]" +
             (p.MeanImage is null ? "" : $", minus mean image '{p.MeanImage}'");
         Row("model", $"{spec.Name} ({spec.Family}): {spec.Description}");
-        Row("parameters", $"{ModelRegistry.ParameterCount(spec) ?? Count(spec):N0} at 1000 classes");
+        Row("parameters", $"{ModelRegistry.ParameterCount(spec):N0} at 1000 classes");
         Row("preprocessing", $"{Text(spec.Preprocessing)} (from random initialisation; each weight source below may have its own)");
         Row("classifier section", $"{spec.ClassifierPrefix} (trained when frozen); head replaced: {spec.HeadPrefix}");
         Row("layer groups", string.Join("  |  ", spec.LayerGroups.Select((g, i) => $"{i}: {g.Name} [{string.Join(", ", g.Prefixes)}]")));
@@ -92,7 +113,7 @@ public static class ModelsCommand
         return (Shell.Ok, new
         {
             name = spec.Name, family = spec.Family, description = spec.Description,
-            parameters = ModelRegistry.ParameterCount(spec) ?? Count(spec), preprocessing = spec.Preprocessing,
+            parameters = ModelRegistry.ParameterCount(spec), preprocessing = spec.Preprocessing,
             layer_groups = spec.LayerGroups.Select(g => new { name = g.Name, prefixes = g.Prefixes }),
             weight_sources = spec.WeightSources.Select(s => new
             {

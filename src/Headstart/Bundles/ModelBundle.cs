@@ -40,7 +40,7 @@ public static class ModelBundle
         AtomicFiles.WriteDirectory(dir, tmp =>
         {
             // A copy, not a hard link: a later in-place write to either file must never change the other. (The kernel
-            // copies from the page cache: ~10 ms for the 64 MB CNTK ResNet18.)
+            // copies from the page cache, so even a large backbone copies quickly.)
             if (manifest.BackboneFile is { } bf)
             {
                 File.Copy(backbone!.SourcePath, Path.Combine(tmp, bf));

@@ -48,79 +48,48 @@ public sealed record OnnxExportOptions
 /// <item><c>metadata_props</c>: <c>headstart.model</c>, <c>headstart.classes</c> (JSON array, index = class id),
 /// <c>headstart.preprocessing</c> (JSON), <c>headstart.input</c> (the input contract in words).</item>
 /// </list>
-/// Families register a writer in <see cref="writers"/>: ResNet from its state_dict, the others by walking their module
-/// tree (<see cref="ModuleOnnxWriter"/>).
+/// The graph follows the record's <see cref="ModelSpec.Layout"/>; no family is known here by name.
 /// </summary>
 public static class OnnxExporter
 {
-    /// <summary>(N, 3, S, S) normalised input → (N, K) logits.</summary>
-    private delegate string FamilyWriter(OnnxGraphBuilder builder, ImageClassifier model, string input, long size);
-
-    private static readonly Dictionary<string, FamilyWriter> writers = new(StringComparer.Ordinal)
+    /// <summary>(N, 3, S, S) normalised input → (N, K) logits, re-traced from the record's
+    /// <see cref="ForwardLayout"/>: ResNets from their state_dict, the others by walking their module tree
+    /// (<see cref="ModuleOnnxWriter"/>).</summary>
+    private static string WriteForward(OnnxGraphBuilder b, ImageClassifier model, ForwardLayout layout, string x, long size)
     {
-        ["resnet"] = (b, model, x, _) => ResNetOnnxWriter.Write(b, model.state_dict(), x),
-        // features → (fixed-size or global) average pool → flatten → classifier
-        ["alexnet"] = Chain(globalPool: false),
-        ["vgg"] = Chain(globalPool: false),
-        ["small_cnn"] = Chain(globalPool: false),   // features + adaptive (4, 4) pool + classifier, like VGG
-        ["mobilenet"] = Chain(globalPool: true),
-        ["efficientnet"] = Chain(globalPool: true),
-        ["mnasnet"] = Chain(globalPool: true, features: "layers"),
-        ["googlenet"] = InceptionWriter,
-        ["inception"] = InceptionWriter,
-        ["convnext"] = Chain(globalPool: true, flatten: false),   // its classifier: LayerNorm2d on (N, C, 1, 1), Flatten, Linear
-        // conv1 → maxpool → stage2-4 → conv5 → global pool → flatten → fc, in registration order
-        ["shufflenet_v2"] = (b, model, x, size) =>
-        {
-            var w = new ModuleOnnxWriter(b);
-            var v = new OnnxValue(x, 3, size, size);
-            foreach (var (name, child) in model.named_children())
-                v = w.Write(child, name == "fc" ? w.Flatten(w.GlobalAveragePool(v)) : v, name);
-            return v.Name;
-        },
-        // features → ReLU → global pool → flatten → classifier (one Linear)
-        ["densenet"] = (b, model, x, size) =>
-        {
-            var w = new ModuleOnnxWriter(b);
-            var v = w.Relu(w.Write(Child(model, "features"), new OnnxValue(x, 3, size, size), "features"));
-            return w.Write(Child(model, "classifier"), w.Flatten(w.GlobalAveragePool(v)), "classifier").Name;
-        },
-        // features → classifier (dropout, 1x1 conv, ReLU, global pool) → flatten
-        ["squeezenet"] = (b, model, x, size) =>
-        {
-            var w = new ModuleOnnxWriter(b);
-            var v = w.Write(Child(model, "features"), new OnnxValue(x, 3, size, size), "features");
-            return w.Flatten(w.Write(Child(model, "classifier"), v, "classifier")).Name;
-        },
-    };
-
-    private static FamilyWriter Chain(bool globalPool, string features = "features", bool flatten = true) => (b, model, x, size) =>
-    {
-        var w = new ModuleOnnxWriter(b);
-        var v = w.Write(Child(model, features), new OnnxValue(x, 3, size, size), features);
-        var pool = model.named_children().FirstOrDefault(c => c.name == "avgpool").module;
-        v = pool is not null ? w.Write(pool, v, "avgpool") : globalPool ? w.GlobalAveragePool(v) : v;
-        return w.Write(Child(model, "classifier"), flatten ? w.Flatten(v) : v, "classifier").Name;
-    };
-
-    /// <summary>GoogLeNet and Inception v3: transform_input, then their children in registration (= forward) order,
-    /// flattening before the dropout + fc head.</summary>
-    private static string InceptionWriter(OnnxGraphBuilder b, ImageClassifier model, string x, long size)
-    {
-        if (model is GoogLeNet { TransformsInput: true } or InceptionV3 { TransformsInput: true })
-        {
-            // torchvision's transform_input: ImageNet-normalised → (x − 0.5) / 0.5, per channel x·(std/0.5) + (mean − 0.5)/0.5
-            x = b.Mul(x, b.Initializer("transform_scale", [(float)(0.229 / 0.5), (float)(0.224 / 0.5), (float)(0.225 / 0.5)], 1, 3, 1, 1));
-            x = b.Add(x, b.Initializer("transform_shift", [(float)((0.485 - 0.5) / 0.5), (float)((0.456 - 0.5) / 0.5), (float)((0.406 - 0.5) / 0.5)], 1, 3, 1, 1));
-        }
+        if (layout is ForwardLayout.ResNetBlocks) return ResNetOnnxWriter.Write(b, model.state_dict(), x);
         var w = new ModuleOnnxWriter(b);
         var v = new OnnxValue(x, 3, size, size);
-        foreach (var (name, child) in model.named_children())
+        switch (layout)
         {
-            if (name == "dropout") v = w.Flatten(v);
-            v = w.Write(child, v, name);
+            case ForwardLayout.FeaturesThenClassifier f:
+                v = w.Write(Child(model, f.Features), v, f.Features);
+                if (f.ReluAfterFeatures) v = w.Relu(v);
+                var pool = model.named_children().FirstOrDefault(c => c.name == "avgpool").module;
+                v = pool is not null ? w.Write(pool, v, "avgpool") : f.GlobalPool ? w.GlobalAveragePool(v) : v;
+                if (f.Flatten == FlattenAt.BeforeClassifier) v = w.Flatten(v);
+                v = w.Write(Child(model, "classifier"), v, "classifier");
+                return (f.Flatten == FlattenAt.AfterClassifier ? w.Flatten(v) : v).Name;
+            case ForwardLayout.ChildrenInOrder c:
+                if (model is ITransformsInput { TransformsInput: true })
+                    v = v with { Name = TransformInput(b, x) };
+                foreach (var (name, child) in model.named_children())
+                {
+                    if (name == c.Head) v = w.Flatten(c.GlobalPoolBeforeHead ? w.GlobalAveragePool(v) : v);
+                    v = w.Write(child, v, name);
+                }
+                return v.Name;
+            default:
+                throw new InvalidOperationException($"No ONNX writer for the layout {layout.GetType().Name}.");
         }
-        return v.Name;
+    }
+
+    /// <summary>torchvision's transform_input (GoogLeNet, Inception v3 with ImageNet weights): ImageNet-normalised →
+    /// (x − 0.5) / 0.5, per channel x·(std/0.5) + (mean − 0.5)/0.5.</summary>
+    private static string TransformInput(OnnxGraphBuilder b, string x)
+    {
+        x = b.Mul(x, b.Initializer("transform_scale", [(float)(0.229 / 0.5), (float)(0.224 / 0.5), (float)(0.225 / 0.5)], 1, 3, 1, 1));
+        return b.Add(x, b.Initializer("transform_shift", [(float)((0.485 - 0.5) / 0.5), (float)((0.456 - 0.5) / 0.5), (float)((0.406 - 0.5) / 0.5)], 1, 3, 1, 1));
     }
 
     private static nn.Module Child(ImageClassifier model, string name) =>
@@ -137,8 +106,8 @@ public static class OnnxExporter
     public const string ProbabilitiesName = "probabilities";
     public const string LogitsName = "logits";
 
-    /// <summary>True when the model's family has an ONNX writer.</summary>
-    public static bool CanExport(ModelSpec spec) => writers.ContainsKey(spec.Family);
+    /// <summary>True when the record describes its forward pass (<see cref="ModelSpec.Layout"/>).</summary>
+    public static bool CanExport(ModelSpec spec) => spec.Layout is not null;
 
     /// <summary>Writes <paramref name="model"/> (built from <paramref name="spec"/>) to <paramref name="path"/>.</summary>
     public static void Export(ImageClassifier model, ModelSpec spec, IReadOnlyList<string> classNames, string path, OnnxExportOptions? options = null)
@@ -151,16 +120,15 @@ public static class OnnxExporter
 
     internal static ModelProto Build(ImageClassifier model, ModelSpec spec, IReadOnlyList<string> classNames, OnnxExportOptions options)
     {
-        if (!writers.TryGetValue(spec.Family, out var writer))
-            throw new HeadstartException(
-                $"ONNX export does not support the '{spec.Family}' family of '{spec.Name}' yet; exportable families: {string.Join(", ", writers.Keys)}.");
+        var layout = spec.Layout ?? throw new HeadstartException(
+            $"ONNX export does not support '{spec.Name}': its record describes no forward layout (a backbone brought as ONNX is exported as it is).");
         if (classNames.Count != model.NumClasses)
             throw new HeadstartException($"{classNames.Count} class names given for a model with {model.NumClasses} outputs.");
 
         if (options.Opset is < 14 or > 21)
             throw new HeadstartException($"ONNX opset {options.Opset} is not supported; use 14 to 21 (17 is the default).");
-        if (spec.Family == "convnext" && options.Opset < 17)
-            throw new HeadstartException($"'{spec.Name}' needs ONNX opset 17 or later (LayerNormalization); got {options.Opset}.");
+        if (options.Opset < spec.MinOnnxOpset)
+            throw new HeadstartException($"'{spec.Name}' needs ONNX opset {spec.MinOnnxOpset} or later; got {options.Opset}.");
         var pre = options.Preprocessing ?? spec.Preprocessing;
         long size = options.InputSize ?? pre.InputSize;
         var b = new OnnxGraphBuilder(spec.Name);
@@ -174,7 +142,7 @@ public static class OnnxExporter
         else x = b.Input(InputName, DataType.Float, "N", 3L, size, size);             // (N, 3, S, S) 0-1
         x = Preprocess(b, x, pre, size);                                             // (N, 3, S, S) as the network reads it
         string logits;
-        using (no_grad()) logits = writer(b, model, x, size);                        // (N, K)
+        using (no_grad()) logits = WriteForward(b, model, layout, x, size);          // (N, K)
         b.Output(b.Softmax(logits, axis: 1, stem: ProbabilitiesName), DataType.Float, "N", (long)classNames.Count);
         b.Output(b.Identity(logits, LogitsName), DataType.Float, "N", (long)classNames.Count);
 

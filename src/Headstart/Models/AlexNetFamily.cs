@@ -10,6 +10,7 @@ internal static class AlexNetFamily
         {
             Name = "alexnet",
             Family = "alexnet",
+            Layout = new ForwardLayout.FeaturesThenClassifier(GlobalPool: false),
             Description = "AlexNet (Krizhevsky 2014, 'one weird trick' variant)",
             Factory = n => new AlexNet("alexnet", n),
             ClassifierPrefix = "classifier",

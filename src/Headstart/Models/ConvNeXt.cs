@@ -152,6 +152,8 @@ internal static class ConvNeXtFamily
     {
         Name = name,
         Family = "convnext",
+        Layout = new ForwardLayout.FeaturesThenClassifier(Flatten: FlattenAt.InsideClassifier),
+        MinOnnxOpset = 17,   // LayerNormalization
         Description = description,
         Factory = n => new ConvNeXt(name, dims, depths, sd, n),
         ClassifierPrefix = "classifier",

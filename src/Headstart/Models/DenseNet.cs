@@ -154,6 +154,7 @@ internal static class DenseNetFamily
     {
         Name = name,
         Family = "densenet",
+        Layout = new ForwardLayout.FeaturesThenClassifier(ReluAfterFeatures: true),
         Description = description,
         Factory = n => new DenseNet(name, growth, blocks, initFeatures, n),
         ClassifierPrefix = "classifier",

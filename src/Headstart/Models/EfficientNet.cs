@@ -166,6 +166,7 @@ internal static class EfficientNetFamily
         {
             Name = name,
             Family = "efficientnet",
+            Layout = new ForwardLayout.FeaturesThenClassifier(),
             Description = $"EfficientNet-B{b} (Tan and Le 2019), {crop} px",
             Factory = n => new EfficientNet(name, width, depth, dropout, n, tf ? 1e-3 : 1e-5, tf ? 0.01 : 0.1),
             ClassifierPrefix = "classifier",

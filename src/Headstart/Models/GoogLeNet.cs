@@ -12,7 +12,7 @@ namespace Headstart.Models;
 /// registry lists them in <see cref="ModelSpec.IgnoredWeightPrefixes"/> so loading skips them.
 /// The classifier section is dropout + <c>fc</c> (1024→N).
 /// </summary>
-public sealed class GoogLeNet : ImageClassifier
+public sealed class GoogLeNet : ImageClassifier, ITransformsInput
 {
     private readonly BasicConv2d conv1;
     private readonly MaxPool2d maxpool1;
@@ -65,7 +65,7 @@ public sealed class GoogLeNet : ImageClassifier
     public override int NumClasses => numClasses;
 
     /// <summary>Whether forward applies torchvision's transform_input (read by the ONNX exporter).</summary>
-    internal bool TransformsInput => transformInput;
+    public bool TransformsInput => transformInput;
 
     public override Tensor ForwardFeatures(Tensor input)
     {

@@ -9,6 +9,7 @@ internal static class GoogLeNetFamily
         {
             Name = "googlenet",
             Family = "googlenet",
+            Layout = new ForwardLayout.ChildrenInOrder(Head: "dropout"),
             Description = "GoogLeNet / Inception v1 with BatchNorm (Szegedy et al. 2014)",
             Factory = n => new GoogLeNet("googlenet", n),
             ClassifierPrefix = "fc",

@@ -9,6 +9,7 @@ internal static class InceptionFamily
         {
             Name = "inception_v3",
             Family = "inception",
+            Layout = new ForwardLayout.ChildrenInOrder(Head: "dropout"),
             Description = "Inception v3 (Szegedy et al. 2015), 299 px input",
             Factory = n => new InceptionV3("inception_v3", n),
             ClassifierPrefix = "fc",

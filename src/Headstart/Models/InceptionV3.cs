@@ -12,7 +12,7 @@ namespace Headstart.Models;
 /// lists it in <see cref="ModelSpec.IgnoredWeightPrefixes"/> so loading skips it. Inference never uses it.
 /// The classifier section is dropout + <c>fc</c> (2048→N).
 /// </summary>
-public sealed class InceptionV3 : ImageClassifier
+public sealed class InceptionV3 : ImageClassifier, ITransformsInput
 {
     private readonly BasicConv2d Conv2d_1a_3x3, Conv2d_2a_3x3, Conv2d_2b_3x3;
     private readonly MaxPool2d maxpool1;
@@ -63,7 +63,7 @@ public sealed class InceptionV3 : ImageClassifier
     public override int NumClasses => numClasses;
 
     /// <summary>Whether forward applies torchvision's transform_input (read by the ONNX exporter).</summary>
-    internal bool TransformsInput => transformInput;
+    public bool TransformsInput => transformInput;
 
     public override Tensor ForwardFeatures(Tensor input)
     {

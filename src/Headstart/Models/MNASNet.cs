@@ -135,6 +135,7 @@ internal static class MNASNetFamily
     {
         Name = name,
         Family = "mnasnet",
+        Layout = new ForwardLayout.FeaturesThenClassifier(Features: "layers"),
         Description = $"MNASNet-B1 depth {alpha} (Tan et al. 2018)",
         Factory = n => new MNASNet(name, alpha, n),
         ClassifierPrefix = "classifier",

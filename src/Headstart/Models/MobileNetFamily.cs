@@ -14,6 +14,7 @@ internal static class MobileNetFamily
         {
             Name = "mobilenet_v2",
             Family = "mobilenet",
+            Layout = new ForwardLayout.FeaturesThenClassifier(),
             Description = "MobileNetV2 1.0 (Sandler et al. 2018)",
             Factory = n => new MobileNetV2("mobilenet_v2", n),
             ClassifierPrefix = "classifier",
@@ -34,6 +35,7 @@ internal static class MobileNetFamily
         {
             Name = "mobilenet_v3_large",
             Family = "mobilenet",
+            Layout = new ForwardLayout.FeaturesThenClassifier(),
             Description = "MobileNetV3-Large 1.0 (Howard et al. 2019)",
             Factory = n => new MobileNetV3("mobilenet_v3_large", MobileNetV3.Large, 1280, n),
             ClassifierPrefix = "classifier",
@@ -53,6 +55,7 @@ internal static class MobileNetFamily
         {
             Name = "mobilenet_v3_small",
             Family = "mobilenet",
+            Layout = new ForwardLayout.FeaturesThenClassifier(),
             Description = "MobileNetV3-Small 1.0 (Howard et al. 2019)",
             Factory = n => new MobileNetV3("mobilenet_v3_small", MobileNetV3.Small, 1024, n),
             ClassifierPrefix = "classifier",

@@ -42,9 +42,8 @@ public static class ModelRegistry
         return true;
     }
 
-    /// <summary>Parameters at 1000 classes, from a precomputed table (tested against the real models), or null.</summary>
-    public static long? ParameterCount(ModelSpec spec) =>
-        ParameterCounts.AtImageNet.TryGetValue(spec.Name, out long n) ? n : null;
+    /// <summary>Parameters of the model at 1000 classes, counted on the model itself (<see cref="ParameterCounts"/>).</summary>
+    public static long ParameterCount(ModelSpec spec) => ParameterCounts.Of(spec);
 
     /// <summary>Looks a model up by name; the error lists close names.</summary>
     public static ModelSpec Get(string name)

@@ -116,6 +116,10 @@ public sealed record ModelSpec
     /// "denselayer1.norm.1.weight" → "denselayer1.norm1.weight"); applied only to keys the model lacks. Null: none.
     /// </summary>
     public Func<string, string>? LegacyKeyUpgrade { get; init; }
+    /// <summary>How the forward pass runs over the named children, for the ONNX exporter; null: not exportable.</summary>
+    public ForwardLayout? Layout { get; init; }
+    /// <summary>The lowest ONNX opset whose operators the model needs (ConvNeXt's LayerNormalization: 17).</summary>
+    public int MinOnnxOpset { get; init; } = 14;
     /// <summary>How images are prepared for <paramref name="source"/>'s weights (null: random initialisation).</summary>
     public Preprocessing PreprocessingFor(WeightSource? source) => source?.Preprocessing ?? Preprocessing;
 

@@ -15,6 +15,7 @@ internal static class ResNetFamily
     {
         Name = name,
         Family = "resnet",
+        Layout = new ForwardLayout.ResNetBlocks(),
         Description = description,
         Factory = n => new ResNet(name, bottleneck, layers, n, groups, width),
         ClassifierPrefix = "fc",
@@ -29,6 +30,7 @@ internal static class ResNetFamily
         {
             Name = "resnet18-cntk",
             Family = "resnet",
+            Layout = new ForwardLayout.ResNetBlocks(),
             Description = "ResNet18 [2,2,2,3] ImageNet weights from Microsoft.ML.DnnImageFeaturizer.ResNet18 (CNTK export); embedded",
             Factory = n => new ResNet("resnet18-cntk", false, [2, 2, 2, 3], n),
             ClassifierPrefix = "fc",

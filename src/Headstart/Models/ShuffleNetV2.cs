@@ -125,6 +125,7 @@ internal static class ShuffleNetV2Family
         {
             Name = name,
             Family = "shufflenet_v2",
+            Layout = new ForwardLayout.ChildrenInOrder(Head: "fc", GlobalPoolBeforeHead: true),
             Description = $"ShuffleNet V2 {width.Replace('_', '.')[1..]}x (Ma et al. 2018)",
             Factory = n => new ShuffleNetV2(name, [4, 8, 4], channels, n),
             ClassifierPrefix = "fc",

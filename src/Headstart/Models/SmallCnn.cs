@@ -57,6 +57,7 @@ internal static class SmallCnnFamily
         {
             Name = "small_cnn",
             Family = "small_cnn",
+            Layout = new ForwardLayout.FeaturesThenClassifier(GlobalPool: false),
             Description = "Small 4-conv CNN on 32x32 inputs (MNIST/CIFAR-10 tutorial style) for training from scratch; no pretrained weights",
             Factory = n => new SmallCnn("small_cnn", n),
             ClassifierPrefix = "classifier",

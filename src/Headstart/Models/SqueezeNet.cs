@@ -112,6 +112,7 @@ internal static class SqueezeNetFamily
     {
         Name = name,
         Family = "squeezenet",
+        Layout = new ForwardLayout.FeaturesThenClassifier(GlobalPool: false, Flatten: FlattenAt.AfterClassifier),
         Description = description,
         Factory = n => new SqueezeNet(name, version, n),
         ClassifierPrefix = "classifier",

@@ -15,6 +15,7 @@ internal static class VggFamily
         {
             Name = name,
             Family = "vgg",
+            Layout = new ForwardLayout.FeaturesThenClassifier(GlobalPool: false),
             Description = $"VGG-{depth}{(batchNorm ? " with BatchNorm" : "")} (Simonyan & Zisserman 2014)",
             Factory = n => new Vgg(name, depth, batchNorm, n),
             ClassifierPrefix = "classifier",

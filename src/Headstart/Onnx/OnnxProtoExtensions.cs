@@ -25,8 +25,8 @@ internal static class OnnxProtoExtensions
         }
     }
 
-    /// <summary>Parses from the memory-mapped file: 2.5x faster than through a FileStream (ResNet18.onnx, 45 MB: ~175
-    /// instead of ~435 ms while libtorch loads beside it), without a managed copy of the whole file.</summary>
+    /// <summary>Parses from the memory-mapped file: faster than through a FileStream (bench/README.md), and
+    /// without a managed copy of the whole file.</summary>
     private static ModelProto ParseMapped(string path) => ReadMapped(path, bytes => ModelProto.Parser.ParseFrom(bytes));
 
     /// <summary>Reads a whole file through a memory map: <paramref name="read"/> sees its bytes (empty for an empty file).</summary>

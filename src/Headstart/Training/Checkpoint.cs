@@ -142,7 +142,7 @@ public static class Checkpoint
 /// callbacks so their state for the finished epoch is included.
 /// With <paramref name="minInterval"/>, an epoch that ends sooner than that after the last checkpoint (or the start) is
 /// not checkpointed: a resumed run then repeats those epochs, to the same weights, in less time than the writes took
-/// (a frozen head's epoch on cached features takes milliseconds; its checkpoint about 3 ms).
+/// (a frozen head's epoch on cached features can take less time than its checkpoint write).
 /// </summary>
 public sealed class CheckpointCallback(string directory, TrainOptions? options = null, string? resumeFrom = null,
     TimeSpan minInterval = default) : Callback

@@ -2,7 +2,7 @@ using Headstart.Onnx;
 namespace Headstart.Training;
 
 /// <summary>
-/// An <see cref="OrtFeatureExtractor"/> being built on a worker thread. Building the session takes ~0.3 s of one core
+/// An <see cref="OrtFeatureExtractor"/> being built on a worker thread. Building the session keeps one core busy
 /// (ONNX Runtime's start-up, re-declaring the file's batch dimension, graph optimisation); a cold frozen run starts it
 /// first, so it overlaps with loading libtorch and building the model, which are single-threaded too.
 /// <see cref="Take"/> waits for it and hands it over; <see cref="Dispose"/> frees it if nobody took it.

@@ -257,8 +257,13 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
             var lower = diffs.Where(d => d.D < 0).Select(d => d.K).ToList();
             var largest = diffs.MaxBy(d => Math.Abs(d.D));
             string gap = (largest.D * 100).ToString("+0.0;-0.0", System.Globalization.CultureInfo.InvariantCulture);
-            summary += $" Point estimates: transfer higher at {(higher.Count > 0 ? List(higher) : "none")}, lower at " +
-                       $"{(lower.Count > 0 ? List(lower) : "none")} images per class; largest gap {gap} points at {largest.K}.";
+            var equal = diffs.Where(d => d.D == 0).Select(d => d.K).ToList();
+            // Only the directions that occurred are named ("higher at 5, 10, lower at none" read as a glitch).
+            string where = higher.Count == diffs.Count ? $"higher at every measured size ({List(higher)} images per class)"
+                : lower.Count == diffs.Count ? $"lower at every measured size ({List(lower)} images per class)"
+                : string.Join(", ", new[] { ("higher", higher), ("lower", lower), ("equal", equal) }
+                      .Where(x => x.Item2.Count > 0).Select(x => $"{x.Item1} at {List(x.Item2)}")) + " images per class";
+            summary += $" Point estimates: transfer {where}; largest gap {gap} points at {largest.K}.";
         }
         lines.Insert(0, summary);
         return lines;

@@ -58,7 +58,13 @@ public class ComparisonTests
         Assert.Contains("100 images per class: transfer 84.2% vs small CNN from scratch 85.0% (-0.8 points, within noise", f[3]);
 
         Assert.StartsWith("Transfer did not beat", Comparison.Findings(Result((5, 0.3, 0.6)))[0]);
-        Assert.StartsWith("Transfer was ahead at every", Comparison.Findings(Result((5, 0.9, 0.5), (10, 0.95, 0.6)))[0]);
+        Assert.Equal("Transfer was ahead at every measured size (5, 10 images per class). Point estimates: transfer higher at " +
+                     "every measured size (5, 10 images per class); largest gap +40.0 points at 5.",
+            Comparison.Findings(Result((5, 0.9, 0.5), (10, 0.95, 0.6)))[0]);
+        Assert.Contains("Point estimates: transfer lower at every measured size (5, 10 images per class)",
+            Comparison.Findings(Result((5, 0.5, 0.52), (10, 0.6, 0.61)))[0]);
+        Assert.Contains("Point estimates: transfer higher at 5, equal at 10 images per class",
+            Comparison.Findings(Result((5, 0.55, 0.52), (10, 0.6, 0.6)))[0]);
         Assert.StartsWith("Transfer and the small CNN from scratch are within noise", Comparison.Findings(Result((5, 0.5, 0.5)))[0]);
         Assert.Empty(Comparison.Findings(Result()));
     }

@@ -34,7 +34,7 @@ public static class ExportCommand
             var (manifest, spec, model) = ModelBundle.Load(dir);
             using var _ = model;
             if (!OnnxExporter.CanExport(spec))
-                throw new CliException($"ONNX export does not support '{spec.Name}' yet: its model record describes no forward layout to write.", Shell.RuntimeError);
+                throw new CliException($"ONNX export does not support '{spec.Name}' yet: its model record describes no forward layout to write (a backbone brought as ONNX has none).", Shell.RuntimeError);
             var path = Path.GetFullPath(parse.GetValue(Out) ?? Path.Combine(dir, "model.onnx"));
             var options = new OnnxExportOptions
             {

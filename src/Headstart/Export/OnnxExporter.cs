@@ -121,7 +121,7 @@ public static class OnnxExporter
     internal static ModelProto Build(ImageClassifier model, ModelSpec spec, IReadOnlyList<string> classNames, OnnxExportOptions options)
     {
         var layout = spec.Layout ?? throw new HeadstartException(
-            $"ONNX export does not support '{spec.Name}': its record describes no forward layout (a backbone brought as ONNX is exported as it is).");
+            $"ONNX export does not support '{spec.Name}': its model record describes no forward layout to write (a backbone brought as ONNX has none).");
         if (classNames.Count != model.NumClasses)
             throw new HeadstartException($"{classNames.Count} class names given for a model with {model.NumClasses} outputs.");
 

@@ -11,7 +11,9 @@ public sealed class ConsoleReporter : ITrainingReporter
 {
     private readonly Output output;
     private ProgressContext? ctx;
-    private ProgressTask? phase, epochTask;
+    // Phases nest (a comparison's runs, a run's feature extraction): the innermost one advances.
+    private readonly Stack<ProgressTask?> phases = new();
+    private ProgressTask? epochTask;
     private int epochBatches;
 
     public ConsoleReporter(Output output) => this.output = output;
@@ -49,15 +51,22 @@ public sealed class ConsoleReporter : ITrainingReporter
 
     public void BeginPhase(string name, int total)
     {
-        if (ctx is not null) phase = ctx.AddTask(Markup.Escape(name), maxValue: Math.Max(1, total));
-        else output.Line($"{Markup.Escape(name)}: {total} images...");
+        if (ctx is not null) phases.Push(ctx.AddTask(Markup.Escape(name), maxValue: Math.Max(1, total)));
+        else
+        {
+            phases.Push(null);
+            output.Line($"{Markup.Escape(name)}...");
+        }
     }
 
-    public void AdvancePhase(int n) => phase?.Increment(n);
+    public void AdvancePhase(int n)
+    {
+        if (phases.TryPeek(out var phase)) phase?.Increment(n);
+    }
 
     public void EndPhase()
     {
-        if (phase is not null) { phase.Value = phase.MaxValue; phase.StopTask(); phase = null; }
+        if (phases.TryPop(out var phase) && phase is not null) { phase.Value = phase.MaxValue; phase.StopTask(); }
     }
 
     public void StartEpoch(int epoch, int epochs, int batches)

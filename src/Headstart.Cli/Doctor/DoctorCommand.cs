@@ -38,6 +38,7 @@ public static partial class DoctorCommand
                 CheckNative("ONNX Runtime", () => $"Microsoft.ML.OnnxRuntime {typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version}, providers: {string.Join(",", Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetAvailableProviders())}"),
                 new("CPU", true, CpuSummary()),
                 CheckEmbeddedWeights(),
+                CheckDemoPhotos(),
                 CheckDemoData(),
             };
             var table = new Table().AddColumns("check", "status", "detail");
@@ -151,11 +152,19 @@ public static partial class DoctorCommand
             "./setup.sh   (restores Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 and copies its .onnx files)");
     }
 
+    private static Check CheckDemoPhotos()
+    {
+        string dir = Demo.DemoCommand.PhotosDir;
+        int photos = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*.jpg", SearchOption.AllDirectories).Count() : 0;
+        return new("demo photos (flowers, CC BY 2.0)", photos > 0, photos > 0 ? $"{photos} photos in {dir}" : $"{dir} not found",
+            "reinstall Headstart (the photos ship with the CLI), or rebuild it from a checkout: ./setup.sh");
+    }
+
     private static Check CheckDemoData()
     {
         const string dir = "/usr/share/datasets/fashion-mnist";
         bool ok = File.Exists(Path.Combine(dir, "train-images-idx3-ubyte.gz")) && File.Exists(Path.Combine(dir, "train-labels-idx1-ubyte.gz"));
-        return new("demo dataset (Fashion-MNIST)", ok, ok ? dir : $"{dir} not found",
+        return new("demo contrast data (Fashion-MNIST)", ok, ok ? dir : $"{dir} not found",
             "sudo apt-get install dataset-fashion-mnist   (or ./setup.sh)");
     }
 

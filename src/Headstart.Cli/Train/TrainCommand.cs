@@ -23,6 +23,7 @@ public static class TrainCommand
     private static readonly Option<int> Epochs = Opt.Of("--epochs", "Training epochs (after the frozen epochs for fine-tune)", 25);
     private static readonly Option<int?> FreezeEpochs = Opt.Maybe<int?>("--freeze-epochs", "fine-tune: epochs of the frozen-head phase first; with a pretrained backbone they train on cached features with the frozen recipe (default 25, cheap), else 1");
     private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
+    private static readonly Option<int?> MicroBatch = Opt.Maybe<int?>("--micro-batch", "fine-tune/full: run each batch in chunks of at most N images, accumulating gradients (less memory, same optimiser step; BatchNorm normalises each chunk)");
     private static readonly Option<double?> Lr = Opt.Maybe<double?>("--lr", "Peak learning rate (default: 0.01 SGD, 0.001 AdamW)");
     private static readonly Option<double?> FineTuneLr = Opt.Maybe<double?>("--fine-tune-lr", "fine-tune: peak LR of the unfrozen phase, for the head; earlier layer groups get geometrically less, down to 1/100 (default: --lr / 2)");
     private static readonly Option<string> Optimizer = Opt.Choice("--optimizer", "Optimiser", "sgd", "sgd", "adamw");
@@ -53,7 +54,7 @@ public static class TrainCommand
     {
         var cmd = new Command("train", "Train a classifier on an image folder by transfer learning and save a bundle")
         {
-            Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, Lr, FineTuneLr, Optimizer, Schedule,
+            Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, MicroBatch, Lr, FineTuneLr, Optimizer, Schedule,
             StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
             Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir, CheckpointEvery, PlanOnly,
         };
@@ -79,6 +80,8 @@ public static class TrainCommand
                 foreach (var line in plan.Describe()) output.Line(Markup.Escape(line));
                 return (Shell.Ok, new { plan });
             }
+            // Training the backbone on images runs libtorch's convolutions at length: check the engine in a child first.
+            if (plan.Phases.Any(p => p.Input != PhaseInput.CachedFeatures)) EngineCheckFirst.Run(output);
             var timings = new StageTimings();
             using (timings.Measure("preflight")) DatasetPreflight.Run(output, data, outDir, options);
             string? checkpointDir = parse.GetValue(CheckpointDir) switch
@@ -156,6 +159,7 @@ public static class TrainCommand
         Epochs = Positive(parse.GetValue(Epochs), "--epochs"),
         FreezeEpochs = parse.GetValue(FreezeEpochs),
         BatchSize = Positive(parse.GetValue(BatchSize), "--batch-size"),
+        MicroBatch = parse.GetValue(MicroBatch) is int mb ? Positive(mb, "--micro-batch") : null,
         LearningRate = parse.GetValue(Lr),
         FineTuneLearningRate = parse.GetValue(FineTuneLr),
         Optimizer = parse.GetValue(Optimizer) == "adamw" ? OptimizerKind.AdamW : OptimizerKind.Sgd,

@@ -82,6 +82,8 @@ public static class Html
         table.data th, table.data td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
         table.data th:first-child, table.data td:first-child { text-align: left; white-space: normal; word-break: break-word; }
         table.data thead th { color: var(--muted); font-weight: 600; border-bottom: 2px solid var(--line); }
+        table.data th:first-child, table.data td:first-child { min-width: 11em; }
+        table.data thead th { white-space: normal; }
         table.kv th { text-align: left; color: var(--muted); font-weight: 500; padding: 2px 16px 2px 0; vertical-align: top; white-space: nowrap; }
         table.kv td { padding: 2px 0; word-break: break-all; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; }
         td.wrap { white-space: normal !important; word-break: break-all; text-align: left !important; }

@@ -3,8 +3,10 @@ using System.Text;
 
 namespace Headstart.Reporting;
 
-/// <summary>One line of a <see cref="SvgCharts.Line"/> chart: points (x, y), skipping non-finite y.</summary>
-public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, bool Dashed = false, string? Color = null);
+/// <summary>One line of a <see cref="SvgCharts.Line"/> chart: points (x, y), skipping non-finite y; optional error
+/// bars (x, low, high) drawn as vertical whiskers.</summary>
+public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, bool Dashed = false, string? Color = null,
+    IReadOnlyList<(double X, double Lo, double Hi)>? ErrorBars = null);
 
 /// <summary>
 /// Inline SVG charts for the reports: line charts (training curves, data-efficiency), a confusion-matrix heatmap and
@@ -23,7 +25,8 @@ public static class SvgCharts
         double? yMin = null, double? yMax = null, bool logX = false, bool percentY = false, int width = 560, int height = 320)
     {
         const int left = 58, right = 16, top = 30, bottom = 46;
-        var pts = series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.Y) && double.IsFinite(p.X) && (!logX || p.X > 0)).ToList();
+        var pts = series.SelectMany(s => s.Points.Concat((s.ErrorBars ?? []).SelectMany(e => new[] { (X: e.X, Y: e.Lo), (X: e.X, Y: e.Hi) })))
+            .Where(p => double.IsFinite(p.Y) && double.IsFinite(p.X) && (!logX || p.X > 0)).ToList();
         var sb = new StringBuilder();
         const int perRow = 2;
         int legendRows = (series.Count + perRow - 1) / perRow;
@@ -39,6 +42,8 @@ public static class SvgCharts
         double Tx(double x) => logX ? Math.Log2(x) : x;
         double x0 = pts.Min(p => Tx(p.X)), x1 = pts.Max(p => Tx(p.X));
         if (x1 - x0 < 1e-9) { x0 -= 1; x1 += 1; }
+        // Shot counts: a margin so that the end points and their whiskers sit inside the frame.
+        if (logX) { double pad = (x1 - x0) * 0.06; x0 -= pad; x1 += pad; }
         double y0 = yMin ?? pts.Min(p => p.Y), y1 = yMax ?? pts.Max(p => p.Y);
         if (yMin is null && yMax is null) { double pad = (y1 - y0) * 0.08; y0 -= pad; y1 += pad; }
         if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
@@ -80,6 +85,16 @@ public static class SvgCharts
             {
                 string path = string.Join(" ", good.Select((p, k) => $"{(k == 0 ? 'M' : 'L')}{F(Px(p.X))},{F(Py(p.Y))}"));
                 sb.Append($"<path class=\"{cls}\" d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{(s.Dashed ? " stroke-dasharray=\"6 4\"" : "")}><title>{Html.Text(s.Name)}</title></path>");
+            }
+            // Whiskers of different series at one x are dodged a few pixels apart, so they don't hide each other.
+            double dodge = (i - (series.Count - 1) / 2.0) * 5;
+            foreach (var (x, lo, hi) in s.ErrorBars ?? [])
+            {
+                if (!double.IsFinite(lo) || !double.IsFinite(hi) || (logX && x <= 0)) continue;
+                double px = Px(x) + dodge, ylo = Py(Math.Max(lo, y0)), yhi = Py(Math.Min(hi, y1));
+                sb.Append($"<path class=\"error-bar\" d=\"M{F(px)},{F(ylo)} L{F(px)},{F(yhi)} M{F(px - 4)},{F(ylo)} L{F(px + 4)},{F(ylo)} M{F(px - 4)},{F(yhi)} L{F(px + 4)},{F(yhi)}\" " +
+                          $"stroke=\"{color}\" stroke-width=\"1.5\" fill=\"none\"><title>{Html.Text(s.Name)}: {Html.Num(x, "0.##")}, 95% interval " +
+                          $"{(percentY ? Html.Percent(lo) + " to " + Html.Percent(hi) : Html.Num(lo, "0.####") + " to " + Html.Num(hi, "0.####"))}</title></path>");
             }
             // Markers only where they stay readable (e.g. shot counts, short runs), not on 150-epoch curves.
             foreach (var p in good.Count <= 40 ? good : [])

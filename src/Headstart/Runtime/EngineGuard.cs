@@ -105,6 +105,19 @@ public static class EngineGuard
             return current ??= Apply(mode ?? ModeFromEnvironment(), LibTorchEngine.Instance, VerdictStore.Default, Notice);
     }
 
+    /// <summary>
+    /// True when <see cref="Ensure"/> would run the whole self-check in this process: no verdict cached for this
+    /// machine yet (and the mode checks). A host that can start processes may run the check in a child first (the
+    /// headstart CLI does): the verdict is then cached, and this process, whose oneDNN has not started yet, can take the
+    /// cheaper route of later processes. Loads libtorch to read its version; runs no convolution.
+    /// </summary>
+    public static bool CheckPending()
+    {
+        if (current is not null) return false;
+        var mode = ModeFromEnvironment();
+        return mode is GuardMode.Auto or GuardMode.Force && VerdictStore.Default.TryRead(EngineFingerprint.Current()) is null;
+    }
+
     /// <summary>Reads <see cref="ModeVariable"/>.</summary>
     public static GuardMode ModeFromEnvironment() => ParseMode(Environment.GetEnvironmentVariable(ModeVariable));
 

@@ -56,6 +56,24 @@ public sealed class ScheduleCallback : Callback
     }
 }
 
+/// <summary>Default: counts the images that go through the whole network, training steps (forward and backward)
+/// and validation (forward), when the learner's batches are images rather than cached features.</summary>
+public sealed class BackbonePassCounter : Callback
+{
+    public long Training { get; private set; }
+    public long Inference { get; private set; }
+
+    public override void AfterBatch(Learner l)
+    {
+        if (l.Training && !l.Train.IsFeatures && l.Targets is { } y) Training += y.shape[0];
+    }
+
+    public override void AfterValidate(Learner l)
+    {
+        if (l.Valid is { IsFeatures: false } v) Inference += v.Count;
+    }
+}
+
 /// <summary>One row of the training history.</summary>
 public sealed record EpochRecord(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
     double Seconds, double LearningRate);

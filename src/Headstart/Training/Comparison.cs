@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Headstart.Data;
 using Headstart.Models;
 
@@ -28,18 +29,28 @@ public sealed record ComparisonOptions
     /// <summary>Unfrozen epochs of fine-tuning (after <see cref="Epochs"/> frozen-head epochs on cached features): each is a
     /// full forward and backward pass of the backbone, so keep it small on a CPU.</summary>
     public int FineTuneEpochs { get; init; } = 2;
-    /// <summary>Epochs of the same architecture from random initialisation (same cost per epoch as fine-tuning).</summary>
+    /// <summary>Epochs of the same architecture from random initialisation: its compute budget (each epoch is a
+    /// forward and backward pass of the whole network per training image, at the pretrained model's input size).</summary>
     public int ScratchEpochs { get; init; } = 3;
     /// <summary>Epochs of the small CNN (cheap: 32-px inputs).</summary>
     public int SmallCnnEpochs { get; init; } = 20;
     /// <summary>The small CNN trains for at least this many optimiser steps, so tiny training sets still get enough updates.</summary>
     public int SmallCnnMinSteps { get; init; } = 100;
-    /// <summary>Labelled images per class for the data-efficiency curve (frozen transfer vs small CNN); counts at or
-    /// above the smallest class are dropped ("all" is the main runs).</summary>
+    /// <summary>Labelled images per class for the data-efficiency curve; counts at or above the smallest class are
+    /// dropped ("all" is the main runs).</summary>
     public IReadOnlyList<int> Shots { get; init; } = [5, 10, 20, 50];
+    /// <summary>Runs per point of the curve for the cheap recipes (<see cref="CurveRecipes"/>), with seeds
+    /// <see cref="Seed"/>, Seed + 1, ...: each seed draws its own shot subset, initialisation and batch order, so the
+    /// spread over seeds measures how much a point depends on which images were labelled and on training noise.</summary>
+    public int Seeds { get; init; } = 1;
     public IReadOnlySet<Recipe> Skip { get; init; } = new HashSet<Recipe>();
+    /// <summary>Why <see cref="Skip"/> leaves recipes out, for the page (null: at the user's request).</summary>
+    public string? SkipReason { get; init; }
     public int Seed { get; init; } = 42;
     public int BatchSize { get; init; } = 32;
+    /// <summary>Fine-tuning and the same architecture from scratch: chunks of at most this many images per batch,
+    /// gradients accumulated (<see cref="TrainOptions.MicroBatch"/>), to bound their memory; null: whole batches.</summary>
+    public int? MicroBatch { get; init; }
     public int Workers { get; init; }
     /// <summary>Augmented views per training image for the frozen recipe (each costs one backbone forward).</summary>
     public int AugmentViews { get; init; } = 1;
@@ -47,14 +58,57 @@ public sealed record ComparisonOptions
     /// shot-count runs still reuse the features extracted once.</summary>
     public string? CacheDir { get; init; }
     public double ValSplit { get; init; } = 0.2;
+
+    /// <summary>The recipes cheap enough to run at every shot count and seed: frozen transfer (a head on cached
+    /// features) and the small CNN. Fine-tuning and the same architecture from scratch run once, on all images.</summary>
+    public static IReadOnlySet<Recipe> CurveRecipes { get; } = new HashSet<Recipe> { Recipe.Frozen, Recipe.SmallCnn };
 }
 
-/// <summary>One trained recipe: what the table shows, and its per-epoch history for the overlaid curves.</summary>
+/// <summary>One trained recipe on all training images (the first seed): what the compute table shows, and its
+/// per-epoch history for the overlaid curves. <paramref name="CpuSeconds"/> is the process's CPU time over the run
+/// (every thread: decoding, libtorch, ONNX Runtime), so CpuSeconds / Seconds is the cores it kept busy.</summary>
 public sealed record RecipeRun(Recipe Recipe, string Name, string Model, bool Pretrained, double ValAccuracy, double MacroF1,
-    double Seconds, long TrainableParameters, int Epochs, int TrainImages, IReadOnlyList<EpochRecord> History);
+    double Seconds, double CpuSeconds, long TrainableParameters, int Epochs, int TrainImages, BackbonePasses Passes,
+    IReadOnlyList<EpochRecord> History);
 
-/// <summary>One point of the data-efficiency curve.</summary>
-public sealed record EfficiencyPoint(Recipe Recipe, int PerClass, int TrainImages, double ValAccuracy, double Seconds, bool All);
+/// <summary>One training run behind a point of the curve.</summary>
+public sealed record SeedRun(int Seed, double ValAccuracy, double Seconds, double CpuSeconds, BackbonePasses Passes);
+
+/// <summary>
+/// One point of the data-efficiency curve: a recipe at a number of labelled images per class, over one or more seeds,
+/// scored on <paramref name="ValCount"/> validation images.
+/// </summary>
+public sealed record EfficiencyPoint(Recipe Recipe, int PerClass, int TrainImages, IReadOnlyList<SeedRun> Runs, bool All, int ValCount)
+{
+    /// <summary>The mean validation accuracy over the seeds.</summary>
+    public double ValAccuracy => Runs.Average(r => r.ValAccuracy);
+
+    /// <summary>The sample standard deviation of the accuracy over the seeds (0 with one seed).</summary>
+    public double SeedSpread => Runs.Count < 2 ? 0
+        : Math.Sqrt(Runs.Sum(r => (r.ValAccuracy - ValAccuracy) * (r.ValAccuracy - ValAccuracy)) / (Runs.Count - 1));
+
+    /// <summary>
+    /// The standard error of <see cref="ValAccuracy"/> as an estimate of the recipe's accuracy on images like these:
+    /// the seeds' spread over their number, plus the validation sample's binomial variance (shared by every seed, so
+    /// not divided by the seed count). The binomial part is Agresti-Coull's, p~(1 - p~) / (n + 4) with
+    /// p~ = (pn + 2) / (n + 4), so that 0% or 100% on a small validation set still has an interval. With one seed only
+    /// the second term is known.
+    /// </summary>
+    public double StandardError
+    {
+        get
+        {
+            double n = Math.Max(1, ValCount), p = (ValAccuracy * n + 2) / (n + 4), s = SeedSpread;
+            return Math.Sqrt(s * s / Runs.Count + p * (1 - p) / (n + 4));
+        }
+    }
+
+    /// <summary>The 95% interval of the accuracy (mean ± 1.96 standard errors, within [0, 1]).</summary>
+    public (double Lo, double Hi) Interval => (Math.Max(0, ValAccuracy - 1.96 * StandardError), Math.Min(1, ValAccuracy + 1.96 * StandardError));
+
+    public double Seconds => Runs.Sum(r => r.Seconds);
+    public double CpuSeconds => Runs.Sum(r => r.CpuSeconds);
+}
 
 /// <summary>The outcome of <see cref="Comparison.Run"/>. Owns the frozen-transfer result (for saving a bundle).</summary>
 public sealed class ComparisonResult(IReadOnlyList<RecipeRun> runs, IReadOnlyList<EfficiencyPoint> curve, TrainResult? transfer,
@@ -68,26 +122,35 @@ public sealed class ComparisonResult(IReadOnlyList<RecipeRun> runs, IReadOnlyLis
     public string Dataset { get; } = dataset;
     public int ValCount { get; } = valCount;
     public int Classes { get; } = classes;
+    /// <summary>Every run of a recipe, the main one included: how many and what they cost together.</summary>
+    public (int Runs, double Seconds, double CpuSeconds) Totals(Recipe recipe)
+    {
+        var all = Curve.Where(p => p.Recipe == recipe).SelectMany(p => p.Runs).ToList();
+        return (all.Count, all.Sum(r => r.Seconds), all.Sum(r => r.CpuSeconds));
+    }
     public void Dispose() => Transfer?.Dispose();
 }
 
 /// <summary>
 /// Transfer vs scratch on the same data (the case for transfer learning, measured): trains the recipes of <see cref="Recipe"/> on
-/// one split with one seed, then a data-efficiency curve (val accuracy vs labelled images per class) for frozen
-/// transfer vs the small CNN. Shot subsets are nested (5 ⊂ 10 ⊂ ...), so the frozen runs reuse cached features.
+/// one split, then a data-efficiency curve (val accuracy vs labelled images per class, over several seeds) for the
+/// recipes cheap enough to repeat. Shot subsets of one seed are nested (5 ⊂ 10 ⊂ ...), and the frozen runs reuse the
+/// features extracted once. What the numbers say is <see cref="ComparisonFindings"/>.
 /// </summary>
 public sealed class Comparison(ITrainingReporter? reporter = null)
 {
     // Per-epoch lines of a dozen runs would drown the table; phases (feature extraction) and messages still show.
-    private readonly ITrainingReporter? quiet = reporter is null ? null : new NoEpochs(reporter);
+    private readonly ITrainingReporter? quiet = reporter is null ? null : new Filtered(reporter, messages: true);
+    // The repeated runs (more seeds, shot counts) say only what goes wrong; the comparison reports each one's outcome.
+    private readonly ITrainingReporter? silent = reporter is null ? null : new Filtered(reporter, messages: false);
 
-    private sealed class NoEpochs(ITrainingReporter inner) : ITrainingReporter
+    private sealed class Filtered(ITrainingReporter inner, bool messages) : ITrainingReporter
     {
-        public void Info(string message) => inner.Info(message);
+        public void Info(string message) { if (messages) inner.Info(message); }
         public void Warn(string message) => inner.Warn(message);
-        public void BeginPhase(string name, int total) => inner.BeginPhase(name, total);
-        public void AdvancePhase(int n) => inner.AdvancePhase(n);
-        public void EndPhase() => inner.EndPhase();
+        public void BeginPhase(string name, int total) { if (messages) inner.BeginPhase(name, total); }
+        public void AdvancePhase(int n) { if (messages) inner.AdvancePhase(n); }
+        public void EndPhase() { if (messages) inner.EndPhase(); }
         public void StartEpoch(int epoch, int epochs, int batches) { }
         public void Advance(double loss) { }
         public void EndEpoch(EpochRecord record) { }
@@ -101,42 +164,61 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
         _ => "small CNN, from scratch",
     };
 
+    private int done, total;
+
     public ComparisonResult Run(ImageDataset data, ComparisonOptions o, CancellationToken ct = default)
     {
         if (data.Val.Count == 0) throw new HeadstartException("the comparison needs a validation split: add val/ or use --val-split");
+        if (o.Seeds < 1) throw new HeadstartException($"the comparison needs at least one seed, got {o.Seeds}");
         string? tempCache = o.CacheDir is "none" or "off" ? Path.Combine(Path.GetTempPath(), $"headstart-compare-{Guid.NewGuid():N}") : null;
         var opts = tempCache is null ? o : o with { CacheDir = tempCache };
+        int minPerClass = Enumerable.Range(0, data.Classes.Count).Min(c => data.Train.Count(s => s.Label == c));
+        int allPerClass = (int)Math.Round(data.Train.Count / (double)data.Classes.Count);
+        var recipes = Enum.GetValues<Recipe>().Where(r => !o.Skip.Contains(r)).ToList();
+        var curveRecipes = recipes.Where(ComparisonOptions.CurveRecipes.Contains).ToList();
+        var shots = o.Shots.Where(k => k > 0 && k < minPerClass).Distinct().Order().ToList();
+        (done, total) = (0, recipes.Count + curveRecipes.Count * ((o.Seeds - 1) + o.Seeds * shots.Count));
+        reporter?.BeginPhase($"{total} training runs on {Path.GetFileName(Path.TrimEndingDirectorySeparator(data.Root))}", total);
         try
         {
             var runs = new List<RecipeRun>();
+            var curve = new List<EfficiencyPoint>();
             TrainResult? transfer = null;
-            foreach (var recipe in Enum.GetValues<Recipe>().Where(r => !o.Skip.Contains(r)))
+            foreach (var recipe in recipes)
             {
                 ct.ThrowIfCancellationRequested();
-                var result = Train(recipe, data, opts, ct);
-                runs.Add(ToRun(recipe, result, data.Train.Count));
+                var (result, seeded) = Train(recipe, data, opts, o.Seed, ct, main: true);
+                runs.Add(ToRun(recipe, result, seeded, data.Train.Count));
+                var seedRuns = new List<SeedRun> { seeded };
                 if (recipe == Recipe.Frozen) transfer = result; else result.Dispose();
+                if (curveRecipes.Contains(recipe))
+                    for (int i = 1; i < o.Seeds; i++)
+                    {
+                        var (more, run) = Train(recipe, data, opts, o.Seed + i, ct);
+                        more.Dispose();
+                        seedRuns.Add(run);
+                    }
+                curve.Add(new EfficiencyPoint(recipe, allPerClass, data.Train.Count, seedRuns, All: true, data.Val.Count));
             }
-
-            var curve = new List<EfficiencyPoint>();
-            int minPerClass = Enumerable.Range(0, data.Classes.Count).Min(c => data.Train.Count(s => s.Label == c));
-            int allPerClass = (int)Math.Round(data.Train.Count / (double)data.Classes.Count);
-            foreach (var run in runs.Where(r => r.Recipe is Recipe.Frozen or Recipe.SmallCnn))
-                curve.Add(new EfficiencyPoint(run.Recipe, allPerClass, run.TrainImages, run.ValAccuracy, run.Seconds, All: true));
-            foreach (int k in o.Shots.Where(k => k > 0 && k < minPerClass).Distinct().Order())
-            {
-                var subset = Subset(data, k, o.Seed);
-                foreach (var recipe in new[] { Recipe.Frozen, Recipe.SmallCnn }.Where(r => !o.Skip.Contains(r)))
+            foreach (int k in shots)
+                foreach (var recipe in curveRecipes)
                 {
-                    ct.ThrowIfCancellationRequested();
-                    using var result = Train(recipe, subset, opts, ct);
-                    curve.Add(new EfficiencyPoint(recipe, k, subset.Train.Count, result.Metrics.Accuracy, result.Manifest.TrainSeconds, All: false));
+                    var seedRuns = new List<SeedRun>();
+                    for (int i = 0; i < o.Seeds; i++)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        var subset = Subset(data, k, o.Seed + i);
+                        var (result, run) = Train(recipe, subset, opts, o.Seed + i, ct);
+                        result.Dispose();
+                        seedRuns.Add(run);
+                    }
+                    curve.Add(new EfficiencyPoint(recipe, k, k * data.Classes.Count, seedRuns, All: false, data.Val.Count));
                 }
-            }
             return new ComparisonResult(runs, curve, transfer, o, data.Root, data.Val.Count, data.Classes.Count);
         }
         finally
         {
+            reporter?.EndPhase();
             if (tempCache is not null && Directory.Exists(tempCache)) Directory.Delete(tempCache, recursive: true);
         }
     }
@@ -173,10 +255,10 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
             {
                 Strategy = Strategy.Frozen, Epochs = o.Epochs ?? common.Epochs, AugmentViews = o.AugmentViews,
             },
-            Recipe.FineTune => common with { Strategy = Strategy.FineTune, FreezeEpochs = o.Epochs, Epochs = o.FineTuneEpochs },
+            Recipe.FineTune => common with { Strategy = Strategy.FineTune, FreezeEpochs = o.Epochs, Epochs = o.FineTuneEpochs, MicroBatch = o.MicroBatch },
             Recipe.Scratch => common with
             {
-                Pretrained = false, Strategy = Strategy.Full, Epochs = o.ScratchEpochs,
+                Pretrained = false, Strategy = Strategy.Full, Epochs = o.ScratchEpochs, MicroBatch = o.MicroBatch,
                 Optimizer = OptimizerKind.AdamW, LearningRate = 1e-3, Schedule = ScheduleKind.OneCycle,
             },
             _ => common with
@@ -191,81 +273,40 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
         };
     }
 
-    private TrainResult Train(Recipe recipe, ImageDataset data, ComparisonOptions o, CancellationToken ct)
+    private (TrainResult Result, SeedRun Run) Train(Recipe recipe, ImageDataset data, ComparisonOptions o, int seed, CancellationToken ct, bool main = false)
     {
         // The small CNN's ops are tiny: with several intra-op threads libtorch's OpenMP barriers dominate, and on a busy
         // CPU they stall, many times slower than one thread.
         int threads = TorchSharp.torch.get_num_threads();
         if (recipe == Recipe.SmallCnn) TorchSharp.torch.set_num_threads(1);
+        // The expensive recipes show their epochs' progress (minutes each on a CPU); the cheap ones would flood it.
+        var shown = !ComparisonOptions.CurveRecipes.Contains(recipe) ? reporter : main ? quiet : silent;
+        var cpu = CpuTime();
+        var clock = Stopwatch.StartNew();
         TrainResult result;
-        try { result = new TransferTrainer(quiet).Train(data, OptionsFor(recipe, o, data.Train.Count), ct: ct); }
+        // Per-epoch validation draws the main runs' validation curves; the repeated runs need only their final accuracy
+        // (on 25 training images the small CNN's 100 validations of 200 images would cost 8 times its training).
+        // A frozen head validates on cached features, which costs next to nothing.
+        var options = OptionsFor(recipe, o with { Seed = seed }, data.Train.Count);
+        if ((!main || options.Epochs <= 1) && options.Strategy != Strategy.Frozen) options = options with { ValidateEachEpoch = false };
+        try { result = new TransferTrainer(shown).Train(data, options, ct: ct); }
         finally { TorchSharp.torch.set_num_threads(threads); }
-        reporter?.Info($"{NameOf(recipe)}, {data.Train.Count} images: val accuracy {result.Metrics.Accuracy * 100:0.0}% after " +
-                       $"{result.Manifest.History?.Count ?? 0} epochs, {result.Manifest.TrainSeconds:F1}s");
-        return result;
+        var run = new SeedRun(seed, result.Metrics.Accuracy, clock.Elapsed.TotalSeconds, (CpuTime() - cpu).TotalSeconds, result.Passes);
+        done++;
+        reporter?.AdvancePhase(1);
+        reporter?.Info($"[{done}/{total}] {NameOf(recipe)}, {data.Train.Count} images, seed {seed}: val accuracy " +
+                       $"{result.Metrics.Accuracy * 100:0.0}% after {result.Manifest.History?.Count ?? 0} epochs, {run.Seconds:F1}s ({run.CpuSeconds:F1} core-s)");
+        return (result, run);
     }
 
-    private static RecipeRun ToRun(Recipe recipe, TrainResult r, int trainImages)
+    /// <summary>The process's CPU time so far, every thread included.</summary>
+    private static TimeSpan CpuTime()
     {
-        long trainable = r.TrainableParameters;
-        return new RecipeRun(recipe, NameOf(recipe), r.Spec.Name, r.Manifest.PretrainedFrom is not null, r.Metrics.Accuracy, r.Metrics.MacroF1,
-            r.Manifest.TrainSeconds, trainable, r.Manifest.History?.Count ?? 0, trainImages, r.Manifest.History ?? []);
+        using var self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime;
     }
 
-    /// <summary>
-    /// What the data-efficiency curve shows, in words computed from the measured numbers: per shot count, transfer vs
-    /// the small CNN, with differences inside the noise of the validation set called ties.
-    /// </summary>
-    public static IReadOnlyList<string> Findings(ComparisonResult r)
-    {
-        var lines = new List<string>();
-        var transfer = r.Curve.Where(p => p.Recipe == Recipe.Frozen).ToDictionary(p => p.PerClass);
-        var scratch = r.Curve.Where(p => p.Recipe == Recipe.SmallCnn).ToDictionary(p => p.PerClass);
-        var shots = transfer.Keys.Intersect(scratch.Keys).Order().ToList();
-        if (shots.Count == 0) return lines;
-        var verdicts = new List<(int K, int Sign)>();
-        foreach (int k in shots)
-        {
-            double a = transfer[k].ValAccuracy, b = scratch[k].ValAccuracy, n = r.ValCount;
-            // Two standard errors of the difference of two accuracies on n images each (independent binomials).
-            double noise = 2 * Math.Sqrt((a * (1 - a) + b * (1 - b)) / n);
-            int sign = a - b > noise ? 1 : b - a > noise ? -1 : 0;
-            verdicts.Add((k, sign));
-            string who = sign switch { 1 => "transfer ahead", -1 => "scratch ahead", _ => "within noise" };
-            lines.Add(FormattableString.Invariant(
-                $"{k} images per class: transfer {a * 100:0.0}% vs small CNN from scratch {b * 100:0.0}% ({(a - b) * 100:+0.0;-0.0} points, {who}; noise ±{noise * 100:0.0})"));
-        }
-        string List(IEnumerable<int> ks) => string.Join(", ", ks);
-        var ahead = verdicts.Where(v => v.Sign > 0).Select(v => v.K).ToList();
-        var tied = verdicts.Where(v => v.Sign == 0).Select(v => v.K).ToList();
-        var behind = verdicts.Where(v => v.Sign < 0).Select(v => v.K).ToList();
-        string summary = ahead.Count switch
-        {
-            0 when behind.Count == 0 => "Transfer and the small CNN from scratch are within noise of each other at every measured size.",
-            0 => $"Transfer did not beat the small CNN from scratch at any measured size; scratch was ahead at {List(behind)} images per class.",
-            _ when ahead.Count == verdicts.Count => $"Transfer was ahead at every measured size ({List(ahead)} images per class).",
-            _ => $"Transfer was ahead at {List(ahead)} images per class" +
-                 (tied.Count > 0 ? $", within noise at {List(tied)}" : "") +
-                 (behind.Count > 0 ? $", and behind at {List(behind)}" : "") + ".",
-        };
-        // The point estimates too: with few validation images a consistent direction can matter even when each
-        // difference alone is inside the noise.
-        var diffs = shots.Select(k => (K: k, D: transfer[k].ValAccuracy - scratch[k].ValAccuracy)).ToList();
-        if (diffs.Count >= 2)
-        {
-            var higher = diffs.Where(d => d.D > 0).Select(d => d.K).ToList();
-            var lower = diffs.Where(d => d.D < 0).Select(d => d.K).ToList();
-            var largest = diffs.MaxBy(d => Math.Abs(d.D));
-            string gap = (largest.D * 100).ToString("+0.0;-0.0", System.Globalization.CultureInfo.InvariantCulture);
-            var equal = diffs.Where(d => d.D == 0).Select(d => d.K).ToList();
-            // Only the directions that occurred are named ("higher at 5, 10, lower at none" read as a glitch).
-            string where = higher.Count == diffs.Count ? $"higher at every measured size ({List(higher)} images per class)"
-                : lower.Count == diffs.Count ? $"lower at every measured size ({List(lower)} images per class)"
-                : string.Join(", ", new[] { ("higher", higher), ("lower", lower), ("equal", equal) }
-                      .Where(x => x.Item2.Count > 0).Select(x => $"{x.Item1} at {List(x.Item2)}")) + " images per class";
-            summary += $" Point estimates: transfer {where}; largest gap {gap} points at {largest.K}.";
-        }
-        lines.Insert(0, summary);
-        return lines;
-    }
+    private static RecipeRun ToRun(Recipe recipe, TrainResult r, SeedRun run, int trainImages) =>
+        new(recipe, NameOf(recipe), r.Spec.Name, r.Manifest.PretrainedFrom is not null, r.Metrics.Accuracy, r.Metrics.MacroF1,
+            run.Seconds, run.CpuSeconds, r.TrainableParameters, r.Manifest.History?.Count ?? 0, trainImages, r.Passes, r.Manifest.History ?? []);
 }

@@ -32,6 +32,8 @@ public sealed class FrozenFeatures : IDisposable
     /// <summary>SHA-256 of the backbone's weights file, when the disk cache computed it (it keys the cache).</summary>
     public string? WeightsSha256 { get; init; }
     public int CacheHits { get; init; }
+    /// <summary>Image views this run sent through the backbone (the ones the cache did not hold).</summary>
+    public int Extracted { get; init; }
     public int Views { get; init; }
 
     /// <summary>Chooses the engine from the weights' record: ONNX Runtime runs the very .onnx file the weights came
@@ -134,7 +136,7 @@ public sealed class FrozenFeatures : IDisposable
         int views = passes.Count(p => !p.Val) - 1;
         bool tta = passes.Count(p => p.Val) == 2;
         int total = passes.Sum(p => p.Samples.Count);
-        reporter?.BeginPhase($"extracting features with {(engine == FeatureEngine.Onnx ? "ONNX Runtime" : "TorchSharp")} " +
+        reporter?.BeginPhase($"extracting features of {total} image views with {(engine == FeatureEngine.Onnx ? "ONNX Runtime" : "TorchSharp")} " +
                              $"({1 + views} view(s) per training image{(tta ? ", mirrored validation views" : "")})", total);
 
         string? cacheRoot = weightsPath is null ? null : FeatureCache.Root(o.CacheDir);
@@ -175,7 +177,7 @@ public sealed class FrozenFeatures : IDisposable
         return new FrozenFeatures
         {
             TrainX = trainX, TrainY = [.. labels], ValX = valX, ValY = valY, ValRows = valRows, ValMirrorX = valMirror,
-            Engine = engine == FeatureEngine.Onnx ? "onnxruntime" : "torchsharp", CacheHits = hits, Views = views,
+            Engine = engine == FeatureEngine.Onnx ? "onnxruntime" : "torchsharp", CacheHits = hits, Extracted = total - hits, Views = views,
             WeightsSha256 = weightsHash,
         };
     }

@@ -69,6 +69,12 @@ public sealed class Learner : IDisposable
     /// steadier when fine-tuning on a few hundred images with small batches).</summary>
     public bool FreezeBatchNorm { get; set; }
 
+    /// <summary>Runs each training batch in chunks of at most this many samples, accumulating their gradients before
+    /// one optimiser step (gradient accumulation): the step is the whole batch's, while activations are held for one
+    /// chunk at a time. BatchNorm in training mode then normalises each chunk on its own statistics. Null: whole
+    /// batches.</summary>
+    public int? MicroBatch { get; set; }
+
     /// <summary>Number of leading layer groups that are frozen.</summary>
     public int FrozenGroups { get; private set; }
 
@@ -170,13 +176,22 @@ public sealed class Learner : IDisposable
                 using var scope = NewDisposeScope();
                 Targets = y;
                 Raise(c => c.BeforeBatch(this));
-                Predictions = forward(x);
-                Loss = nn.functional.cross_entropy(Predictions, y, label_smoothing: LabelSmoothing);
-                Raise(c => c.AfterLoss(this));
-                Optimizer!.zero_grad();
-                Loss.backward();
+                if (MicroBatch is int m && x.shape[0] > m)
+                {
+                    // Forward and backward chunk by chunk; AfterLoss then sees the whole batch's (detached) loss.
+                    AccumulateChunks(forward, x, y, m);
+                    Raise(c => c.AfterLoss(this));
+                }
+                else
+                {
+                    Predictions = forward(x);
+                    Loss = nn.functional.cross_entropy(Predictions, y, label_smoothing: LabelSmoothing);
+                    Raise(c => c.AfterLoss(this));
+                    Optimizer!.zero_grad();
+                    Loss.backward();
+                }
                 Raise(c => c.AfterBackward(this));
-                Optimizer.step();
+                Optimizer!.step();
                 Raise(c => c.AfterStep(this));
                 Raise(c => c.AfterBatch(this));
                 Iteration++;
@@ -190,6 +205,34 @@ public sealed class Learner : IDisposable
         }
         Epoch = Math.Min(Epoch, epochs);
         Raise(c => c.AfterFit(this));
+    }
+
+    /// <summary>Gradient accumulation over chunks of <paramref name="chunk"/> samples of the batch (x: (B, ...), y: (B)):
+    /// each chunk's loss is weighted by its share of B, so the summed gradients equal the whole batch's mean loss's
+    /// (up to BatchNorm's per-chunk statistics). Sets <see cref="Predictions"/> (B, C) and <see cref="Loss"/>, detached.</summary>
+    private void AccumulateChunks(Func<Tensor, Tensor> forward, Tensor x, Tensor y, int chunk)
+    {
+        Optimizer!.zero_grad();
+        long n = x.shape[0];
+        var predictions = new List<Tensor>();
+        Tensor? total = null;
+        for (long start = 0; start < n; start += chunk)
+        {
+            long len = Math.Min(chunk, n - start);
+            Tensor p, l;
+            using (var inner = NewDisposeScope())
+            {
+                var logits = forward(x.narrow(0, start, len));
+                var loss = nn.functional.cross_entropy(logits, y.narrow(0, start, len), label_smoothing: LabelSmoothing).mul(Scalars.Of(len / (double)n));
+                loss.backward();   // frees this chunk's graph before the next chunk's forward
+                p = logits.detach().MoveToOuterDisposeScope();
+                l = loss.detach().MoveToOuterDisposeScope();
+            }
+            predictions.Add(p);
+            total = total is null ? l : total.add(l);
+        }
+        Predictions = cat(predictions, 0);
+        Loss = total;
     }
 
     /// <summary>Runs the validation set (if any) in eval mode, setting <see cref="ValLoss"/>/<see cref="ValAccuracy"/>.</summary>

@@ -44,6 +44,9 @@ public sealed record TrainOptions
     /// (25) then, 1 otherwise.</summary>
     public int? FreezeEpochs { get; init; }
     public int BatchSize { get; init; } = 32;
+    /// <summary>Training on images: run each batch in chunks of at most this many images, accumulating gradients
+    /// (<see cref="Learner.MicroBatch"/>): less memory at the same optimiser batch; BatchNorm sees the chunk. Null: whole batches.</summary>
+    public int? MicroBatch { get; init; }
     /// <summary>Peak learning rate (the head's); null picks the strategy's default.</summary>
     public double? LearningRate { get; init; }
     /// <summary>fine-tune: peak LR of the unfrozen phase (the head's; earlier groups get geometrically less, down to
@@ -74,6 +77,10 @@ public sealed record TrainOptions
     /// validation set makes its accuracy optimistic, and the fixed schedules converge.</summary>
     public bool KeepBest { get; init; }
     public int? EarlyStoppingPatience { get; init; }
+    /// <summary>Validate after every epoch (the history's val columns, early stopping, --keep-best). False validates
+    /// once, after training: what a run repeated only for its final accuracy needs (a comparison's seeds and shot
+    /// counts), and on a small training set it saves most of the time.</summary>
+    public bool ValidateEachEpoch { get; init; } = true;
     /// <summary>Keep BatchNorm statistics fixed in the layer groups that train (fine-tune, full).</summary>
     public bool FreezeBatchNorm { get; init; }
     public int Workers { get; init; }

@@ -8,9 +8,22 @@ namespace Headstart.Training;
 public sealed record PredictionRecord(string Path, int Actual, int Predicted, float Probability, float Loss);
 
 /// <summary>The outcome of a training run: the trained model, its manifest (for the bundle) and validation results.</summary>
-public sealed class TrainResult(ImageClassifier model, ModelSpec spec, BundleManifest manifest,
-    IReadOnlyList<PredictionRecord> predictions, FrozenBackbone? backbone = null, bool backboneImported = true) : IDisposable
+/// <summary>Images that went through the backbone in one run, the compute that a comparison puts side by side:
+/// <paramref name="Inference"/> forward passes without gradients (feature extraction, validation, evaluation) and
+/// <paramref name="Training"/> forward and backward passes (training steps on images). Training on cached features
+/// adds none: only the head runs there.</summary>
+public sealed record BackbonePasses(long Inference, long Training)
 {
+    public long Total => Inference + Training;
+}
+
+public sealed class TrainResult(ImageClassifier model, ModelSpec spec, BundleManifest manifest,
+    IReadOnlyList<PredictionRecord> predictions, FrozenBackbone? backbone = null, bool backboneImported = true,
+    BackbonePasses? passes = null) : IDisposable
+{
+    /// <summary>Backbone passes this run made (a resumed run counts its own process only).</summary>
+    public BackbonePasses Passes { get; } = passes ?? new BackbonePasses(0, 0);
+
     private readonly Lock gate = new();
     private bool imported = backboneImported;
 

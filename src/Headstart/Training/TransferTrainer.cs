@@ -32,6 +32,9 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         var plan = TrainingPlanner.Plan(o, spec);
         CheckData(data);
         var callbacks = Callbacks(o, plan, checkpoint);
+        var passes = new BackbonePassCounter();
+        callbacks.Add(passes);
+        long evalPasses = 0;
         var run = Prepare(data, o, spec, plan, extractFeatures: true, ct);
         var model = run.Model;
         using var feats = run.Features;
@@ -41,11 +44,15 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         if (plan.Phases.Count > 0)
         {
             var (train, valid) = sources.For(plan.Phases[0].Input);
-            using var learner = new Learner(model, spec, train, valid, plan.Optimizer, callbacks, plan.LabelSmoothing, plan.Seed);
+            using var learner = new Learner(model, spec, train, o.ValidateEachEpoch ? valid : null, plan.Optimizer, callbacks, plan.LabelSmoothing, plan.Seed)
+            {
+                MicroBatch = o.MicroBatch,
+            };
             using (timings.Measure("fit"))
                 foreach (var phase in plan.Phases)
                 {
                     (learner.Train, learner.Valid) = sources.For(phase.Input);
+                    if (!o.ValidateEachEpoch) learner.Valid = null;
                     learner.FreezeBatchNorm = phase.FreezeBatchNorm;
                     learner.FreezeTo(phase.FrozenGroups);
                     learner.Fit(phase.Epochs, phase.LearningRate, phase.Schedule);
@@ -66,6 +73,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             {
                 var mirroredTf = plan.Evaluation.MirroredViews ? ImageTransform.EvalMirrored(run.Preprocessing, run.MeanImage) : null;
                 predictions = PredictImages(model, data, run.EvalTf, mirroredTf, o);
+                evalPasses = (long)data.Val.Count * (mirroredTf is null ? 1 : 2);
             }
         }
 
@@ -87,7 +95,8 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         };
         var backbone = plan.FeaturesOnly && run.From is not null ? new FrozenBackbone(run.From.Path, spec.LayerGroups.Count - 1, feats!.WeightsSha256) : null;
         // A backbone that only ONNX Runtime runs has nothing to import: the model runs its file itself.
-        return new TrainResult(model, spec, manifest, predictions, backbone, backboneImported: !run.DeferImport || !spec.BackboneTrainable);
+        var counted = new BackbonePasses(passes.Inference + evalPasses + (feats?.Extracted ?? 0), passes.Training);
+        return new TrainResult(model, spec, manifest, predictions, backbone, backboneImported: !run.DeferImport || !spec.BackboneTrainable, counted);
     }
 
     /// <summary>
@@ -107,7 +116,10 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         using var model = run.Model;
         using var feats = run.Features;
         var (train, _) = run.Sources.For(phase.Input);
-        using var learner = new Learner(model, spec, train, null, plan.Optimizer, seed: plan.Seed) { FreezeBatchNorm = phase.FreezeBatchNorm };
+        using var learner = new Learner(model, spec, train, null, plan.Optimizer, seed: plan.Seed)
+        {
+            FreezeBatchNorm = phase.FreezeBatchNorm, MicroBatch = o.MicroBatch,
+        };
         learner.FreezeTo(phase.FrozenGroups);
         return new LrSweep(LrFinder.Run(learner, sweep), plan, index);
     }

@@ -91,9 +91,16 @@ public class CompareCommandTests
         Assert.Equal(4, runs[1].GetProperty("epochs").GetInt32());   // 3 frozen-head epochs on cached features + 1 unfrozen
         Assert.All(runs, x => Assert.Equal(16, x.GetProperty("train_images").GetInt32()));
         Assert.All(runs, x => Assert.InRange(x.GetProperty("val_accuracy").GetDouble(), 0, 1));
-        // Curve: frozen and small CNN at 4 per class (100 >= the class size is dropped) and at "all" (8).
         var curve = r.Json.GetProperty("curve").EnumerateArray().ToList();
-        Assert.Equal([4, 4, 8, 8], curve.Select(p => p.GetProperty("per_class").GetInt32()).Order());
+        // Curve: frozen and small CNN at 4 per class (100 >= the class size is dropped), every recipe at "all" (8).
+        Assert.Equal([4, 4, 8, 8, 8, 8], curve.Select(p => p.GetProperty("per_class").GetInt32()).Order());
+        // Backbone passes: frozen extracts 16 centre views and 8 validation images once; scratch trains 16 images for its
+        // one epoch, then evaluates the 8 validation images (a one-epoch run validates only at the end).
+        (long, long) Passes(int i) => (runs[i].GetProperty("backbone_passes").GetProperty("inference").GetInt64(),
+            runs[i].GetProperty("backbone_passes").GetProperty("training").GetInt64());
+        Assert.Equal((24L, 0L), Passes(0));
+        Assert.Equal((8L, 16L), Passes(2));
+        Assert.All(runs, x => Assert.True(x.GetProperty("cpu_seconds").GetDouble() > 0));
         Assert.NotEmpty(r.Json.GetProperty("findings").EnumerateArray());
         Assert.True(File.Exists(html));
         if (BrowserCheck.Available)
@@ -119,19 +126,53 @@ public class CompareCommandTests
     }
 
     [DirectoryFact("/usr/share/datasets/fashion-mnist")]
-    public void DemoRunsTheComparisonOnFashionMnistAndSavesTheBundle()
+    public async Task DemoComparesOnPhotosWithAContrastPanelAndSavesTheBundle()
     {
         using var tmp = new TempDir("demo-cli");
-        string bundle = tmp.Combine("demo");
+        string data = tmp.Combine("photos"), bundle = tmp.Combine("demo");
+        SyntheticImages.WriteImageFolder(data, classes: 2, trainPerClass: 6, valPerClass: 3);
         var env = new Dictionary<string, string> { ["HEADSTART_CACHE"] = tmp.Combine("cache") };
-        var r = CliRunner.Run(["demo", "--per-class", "6", "--shots", "3", "--val-per-class", "3", "--epochs", "3", "--out", bundle, "--json"], env);
+        var r = CliRunner.Run(["demo", "--data", data, "--shots", "3", "--seeds", "2", "--epochs", "3", "--contrast-per-class", "6",
+            "--contrast-val-per-class", "3", "--out", bundle, "--json"], env);
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.True(File.Exists(Path.Combine(bundle, "model.json")));
         Assert.True(File.Exists(Path.Combine(bundle, TrainingReport.FileName)));
-        Assert.True(File.Exists(Path.Combine(bundle, ComparisonReport.FileName)));
+        string comparison = Path.Combine(bundle, ComparisonReport.FileName);
+        Assert.True(File.Exists(comparison));
+
         var results = r.Json.GetProperty("results");
-        Assert.Equal(["frozen", "small_cnn"], results.GetProperty("runs").EnumerateArray().Select(x => x.GetProperty("recipe").GetString()));
-        Assert.Equal(4, results.GetProperty("curve").GetArrayLength());
+        Assert.Equal(["frozen", "scratch", "small_cnn"], results.GetProperty("runs").EnumerateArray().Select(x => x.GetProperty("recipe").GetString()));
+        var curve = results.GetProperty("curve").EnumerateArray().ToList();
+        // frozen and small CNN at 3 and 6 (all) per class with 2 seeds each; the scratch ResNet18 once, at all.
+        Assert.Equal(5, curve.Count);
+        Assert.All(curve.Where(p => p.GetProperty("recipe").GetString() != "scratch"), p => Assert.Equal(2, p.GetProperty("seeds").GetArrayLength()));
+        Assert.All(curve, p =>
+        {
+            double lo = p.GetProperty("interval")[0].GetDouble(), hi = p.GetProperty("interval")[1].GetDouble(), mean = p.GetProperty("val_accuracy").GetDouble();
+            Assert.True(lo <= mean && mean <= hi && lo < hi, $"interval [{lo}, {hi}] around {mean}");
+            Assert.Equal(mean, p.GetProperty("accuracies").EnumerateArray().Average(a => a.GetDouble()), 9);
+        });
+        var scratch = results.GetProperty("runs")[1];
+        Assert.Equal(12, scratch.GetProperty("backbone_passes").GetProperty("training").GetInt64());   // 1 epoch over 12 images
+        Assert.True(scratch.GetProperty("trainable_parameters").GetInt64() > 11_000_000);
+        Assert.Contains(results.GetProperty("findings").EnumerateArray(), f => f.GetString()!.Contains("the same architecture from scratch"));
+        Assert.Contains(results.GetProperty("findings").EnumerateArray(), f => f.GetString()!.StartsWith("Compute: transfer's"));
+
+        var contrast = r.Json.GetProperty("contrast");
+        Assert.Equal(["frozen", "small_cnn"], contrast.GetProperty("runs").EnumerateArray().Select(x => x.GetProperty("recipe").GetString()));
+        Assert.Contains("fashion-mnist", contrast.GetProperty("dataset").GetString());
         Assert.Contains("images per class", r.Stderr + r.Stdout);
+
+        string html = File.ReadAllText(comparison);
+        Assert.Contains("class=\"error-bar\"", html);
+        if (BrowserCheck.Available)
+        {
+            var b = await BrowserCheck.OpenAsync(comparison, screenshot: tmp.Combine("comparison.png"));
+            Assert.Empty(b.ConsoleErrors);
+            Assert.All(b.Requests, u => Assert.StartsWith("data:", u));
+            foreach (var id in new[] { "findings", "efficiency-curve", "compute-table", "contrast", "contrast-efficiency-curve", "contrast-compute-table" })
+                Assert.Contains(id, b.Ids);
+            Assert.True(new FileInfo(tmp.Combine("comparison.png")).Length > 10_000, "the screenshot is nearly empty");
+        }
     }
 }

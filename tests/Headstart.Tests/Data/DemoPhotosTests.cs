@@ -30,6 +30,18 @@ public partial class DemoPhotosTests
             .Order(StringComparer.Ordinal).ToList();
 
     [Fact]
+    public void ThePhotosTravelWithTheCliAndTheDemoFindsThemThere()
+    {
+        // The CLI's build copies DemoData next to Headstart.Cli.dll (and so into this test's output, its publish folder
+        // and the tool package): byte for byte the checked-in set, where the demo looks for it.
+        string shipped = Headstart.Cli.Demo.DemoCommand.PhotosDir;
+        Assert.Equal(Path.Combine(AppContext.BaseDirectory, "DemoData", "flowers"), shipped);
+        Assert.Equal(Photos(Dir()), Photos(shipped));
+        foreach (var f in new[] { "ATTRIBUTION.md", "SHA256SUMS", Photos(Dir())[0], Photos(Dir())[^1] })
+            Assert.Equal(File.ReadAllBytes(Path.Combine(Dir(), f)), File.ReadAllBytes(Path.Combine(shipped, f)));
+    }
+
+    [Fact]
     public void EveryClassHas80TrainingAnd40ValidationPhotosAndNothingElse()
     {
         var photos = Photos(Dir());

@@ -50,6 +50,27 @@ public class LearnerTests
     }
 
     [Fact]
+    public void MicroBatchesAccumulateToTheWholeBatchStep()
+    {
+        // A linear head (no BatchNorm, no dropout): chunked gradient accumulation must give the whole batch's steps.
+        (Tensor W, double Loss, double Acc) Run(int? micro)
+        {
+            manual_seed(5);
+            using var model = Spec.Create(3);
+            using var learner = ToyLearner(model, 13);
+            learner.MicroBatch = micro;
+            learner.Fit(2, 0.05, new CosineSchedule());
+            var last = learner.Recorder.History[^1];
+            return (model.state_dict()["fc.weight"].clone(), last.TrainLoss, last.TrainAccuracy);
+        }
+        var whole = Run(null);
+        var chunked = Run(5);   // batches of 32 as 5+5+...+2: uneven chunks too
+        Assert.True(whole.W.allclose(chunked.W, rtol: 0, atol: 1e-5), $"max difference {(whole.W - chunked.W).abs().max().item<float>()}");
+        Assert.Equal(whole.Loss, chunked.Loss, 4);
+        Assert.Equal(whole.Acc, chunked.Acc, 9);
+    }
+
+    [Fact]
     public void SameSeedGivesIdenticalWeights()
     {
         Tensor Run()

@@ -77,6 +77,12 @@ public sealed class TrainingPlannerTests
         Assert.Contains("--engine onnx", Assert.Throws<TrainingPlanException>(() =>
             Plan(new TrainOptions { Strategy = Strategy.Full, Engine = FeatureEngine.Onnx })).Message);
         Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { Epochs = -1 }));
+        Assert.Contains("--micro-batch", Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { MicroBatch = 0 })).Message);
+        // Keeping the best epoch, or stopping early, needs a validation after every epoch.
+        Assert.Contains("validates only once", Assert.Throws<TrainingPlanException>(() =>
+            Plan(new TrainOptions { ValidateEachEpoch = false, KeepBest = true })).Message);
+        Assert.Contains("--patience", Assert.Throws<TrainingPlanException>(() =>
+            Plan(new TrainOptions { ValidateEachEpoch = false, EarlyStoppingPatience = 3 })).Message);
         Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { AugmentViews = -1 }));
     }
 

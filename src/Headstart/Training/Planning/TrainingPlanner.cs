@@ -140,6 +140,9 @@ public static class TrainingPlanner
     {
         if (o.Epochs < 0) throw new TrainingPlanException($"--epochs must be 0 or more, got {o.Epochs}");
         if (o.BatchSize <= 0) throw new TrainingPlanException($"--batch-size must be positive, got {o.BatchSize}");
+        if (o.MicroBatch is <= 0) throw new TrainingPlanException($"--micro-batch must be positive, got {o.MicroBatch}");
+        if (!o.ValidateEachEpoch && (o.KeepBest || o.EarlyStoppingPatience is not null))
+            throw new TrainingPlanException("--keep-best and --patience read the validation set after every epoch, and this run validates only once, at the end");
         if (o.AugmentViews < 0) throw new TrainingPlanException($"--augment-views must be 0 or more, got {o.AugmentViews}");
         if (o.FreezeEpochs is < 0) throw new TrainingPlanException($"--freeze-epochs must be 0 or more, got {o.FreezeEpochs}");
         if (o.LearningRate is <= 0 || o.FineTuneLearningRate is <= 0) throw new TrainingPlanException("learning rates must be positive");

@@ -57,6 +57,33 @@ public class EngineGuardCliTests
     }
 
     [Fact]
+    public void TheFirstTrainingOnImagesChecksTheEngineInAChildSoThatItCanTakeTheFasterRoute()
+    {
+        using var tmp = new TempDir("engine-child");
+        string data = tmp.Combine("shapes");
+        SyntheticImages.WriteImageFolder(data, classes: 2, trainPerClass: 4, valPerClass: 2);
+        var env = new Dictionary<string, string> { ["HEADSTART_CACHE"] = tmp.Combine("cache") };
+        string[] Train(string o) => ["train", data, "--model", "small_cnn", "--no-pretrained", "--strategy", "full", "--epochs", "1",
+            "--augment", "none", "--out", tmp.Combine(o), "--json"];
+
+        var first = CliRunner.Run(Train("b1"), env);
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Contains("checking this CPU's convolutions once", first.Stderr);
+        var verdicts = Directory.GetFiles(Path.Combine(tmp.Combine("cache"), "engine"), "*.json");
+        Assert.Single(verdicts);
+        // A defective engine: the training process found the child's verdict before its oneDNN started, so it runs
+        // oneDNN capped at SSE4.1 (exact, and faster than the checking process's own kernels).
+        if (File.ReadAllText(verdicts[0]).Contains("\"defective\"", StringComparison.Ordinal))
+        {
+            Assert.Contains("capped at SSE4.1", first.Stderr);
+            Assert.DoesNotContain("libtorch's own kernels", first.Stderr);
+        }
+        var second = CliRunner.Run(Train("b2"), env);
+        Assert.True(second.ExitCode == 0, second.ToString());
+        Assert.DoesNotContain("checking this CPU's convolutions", second.Stderr);
+    }
+
+    [Fact]
     public void AnUnknownGuardModeIsAUserErrorThatNamesTheChoices()
     {
         using var tmp = new TempDir("guard-mode");

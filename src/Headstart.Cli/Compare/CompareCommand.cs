@@ -119,7 +119,7 @@ internal static class ComparisonView
         {
             var recipes = r.Curve.Select(p => p.Recipe).Distinct().Order().ToList();
             int seeds = r.Curve.Max(p => p.Runs.Count);
-            var curve = new Table().Title($"val accuracy vs labelled images per class{(seeds > 1 ? $" (mean of up to {seeds} seeds)" : "")} [[95% interval]]")
+            var curve = new Table().Title($"val accuracy vs labelled images per class{(seeds > 1 ? $" (mean of {seeds} seeds below all)" : "")} [[95% interval]]")
                 .AddColumn("per class");
             foreach (var rc in recipes) curve.AddColumn(new TableColumn(Markup.Escape(Comparison.NameOf(rc))).RightAligned());
             foreach (int k in r.Curve.Select(p => p.PerClass).Distinct().Order())

@@ -82,8 +82,9 @@ public static class ComparisonReport
         int seeds = r.Curve.Max(p => p.Runs.Count);
         sb.Append($"<section id=\"{prefix}data-efficiency\"><h2>Accuracy vs labelled images per class{(prefix.Length > 0 ? ": " + Html.Text(title) : "")}</h2>")
           .Append("<p>Val accuracy against the number of labelled training images per class, on the same validation images. " +
-                  (seeds > 1 ? $"Each point is the mean of {seeds} seeds (each draws its own labelled subset); " : "") +
-                  "the whiskers are 95% intervals from the seeds' spread and the validation sample's size" +
+                  (seeds > 1 ? $"Each point below all the images is the mean of {seeds} seeds, each drawing its own labelled subset; " +
+                               "on all of them there is no subset to draw, and each recipe runs once. " : "") +
+                  "The whiskers are 95% intervals from the seeds' spread and the validation sample's size" +
                   (r.Curve.Any(p => p.Runs.Count == 1) ? " (single runs: the validation sample's only)" : "") + ".</p>")
           .Append(SvgCharts.Line($"{prefix}efficiency-curve", "Val accuracy vs labelled images per class", "labelled images per class (log scale)",
               "val accuracy", series, yMin: Math.Max(0, Math.Floor(lo * 10) / 10), yMax: Math.Min(1, Math.Ceiling(hi * 10) / 10),

@@ -39,9 +39,10 @@ public sealed record ComparisonOptions
     /// <summary>Labelled images per class for the data-efficiency curve; counts at or above the smallest class are
     /// dropped ("all" is the main runs).</summary>
     public IReadOnlyList<int> Shots { get; init; } = [5, 10, 20, 50];
-    /// <summary>Runs per point of the curve for the cheap recipes (<see cref="CurveRecipes"/>), with seeds
-    /// <see cref="Seed"/>, Seed + 1, ...: each seed draws its own shot subset, initialisation and batch order, so the
-    /// spread over seeds measures how much a point depends on which images were labelled and on training noise.</summary>
+    /// <summary>Runs per shot count of the curve for the cheap recipes (<see cref="CurveRecipes"/>), with seeds
+    /// <see cref="Seed"/>, Seed + 1, ...: each seed draws its own labelled subset, initialisation and batch order, so
+    /// the spread over seeds measures how much a point depends on which images were labelled and on training noise.
+    /// The runs on all the training images have no subset to draw and run once.</summary>
     public int Seeds { get; init; } = 1;
     public IReadOnlySet<Recipe> Skip { get; init; } = new HashSet<Recipe>();
     /// <summary>Why <see cref="Skip"/> leaves recipes out, for the page (null: at the user's request).</summary>
@@ -177,7 +178,7 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
         var recipes = Enum.GetValues<Recipe>().Where(r => !o.Skip.Contains(r)).ToList();
         var curveRecipes = recipes.Where(ComparisonOptions.CurveRecipes.Contains).ToList();
         var shots = o.Shots.Where(k => k > 0 && k < minPerClass).Distinct().Order().ToList();
-        (done, total) = (0, recipes.Count + curveRecipes.Count * ((o.Seeds - 1) + o.Seeds * shots.Count));
+        (done, total) = (0, recipes.Count + curveRecipes.Count * o.Seeds * shots.Count);
         reporter?.BeginPhase($"{total} training runs on {Path.GetFileName(Path.TrimEndingDirectorySeparator(data.Root))}", total);
         try
         {
@@ -189,16 +190,9 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
                 ct.ThrowIfCancellationRequested();
                 var (result, seeded) = Train(recipe, data, opts, o.Seed, ct, main: true);
                 runs.Add(ToRun(recipe, result, seeded, data.Train.Count));
-                var seedRuns = new List<SeedRun> { seeded };
                 if (recipe == Recipe.Frozen) transfer = result; else result.Dispose();
-                if (curveRecipes.Contains(recipe))
-                    for (int i = 1; i < o.Seeds; i++)
-                    {
-                        var (more, run) = Train(recipe, data, opts, o.Seed + i, ct);
-                        more.Dispose();
-                        seedRuns.Add(run);
-                    }
-                curve.Add(new EfficiencyPoint(recipe, allPerClass, data.Train.Count, seedRuns, All: true, data.Val.Count));
+                // On all the images there is no subset to draw: one run, whose interval is the validation sample's.
+                curve.Add(new EfficiencyPoint(recipe, allPerClass, data.Train.Count, [seeded], All: true, data.Val.Count));
             }
             foreach (int k in shots)
                 foreach (var recipe in curveRecipes)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo's budget (issue 17): `headstart demo` as a newcomer runs it, cold (an empty cache: no engine verdict, no
 # features), under /usr/bin/time; prints wall time, CPU time and peak RSS against the budget (5 min, 2 GB on 2 cores).
-#   bench/demo/run.sh [RUNS] [-- extra demo options]     default 1 run; the build is reused (HEADSTART_BENCH_NO_BUILD=1)
+#   bench/demo/run.sh [RUNS] [-- extra demo options]     default 1 run; HEADSTART_BENCH_NO_BUILD=1 reuses the build;
+#   HEADSTART_BENCH_KEEP=DIR keeps the last run's bundle (comparison.html, report.html) in DIR
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUNS="${1:-1}"; shift || true
@@ -35,4 +36,5 @@ for name, panel in (("photos", r["results"]), ("contrast", r.get("contrast"))):
               f"over {len(p['seeds'])} seed(s)")
     for f in panel["findings"]: print(f"  {name:8} {f}")
 PY
+  if [ -n "${HEADSTART_BENCH_KEEP:-}" ]; then rm -rf "$HEADSTART_BENCH_KEEP"; cp -r "$work/out" "$HEADSTART_BENCH_KEEP"; fi
 done

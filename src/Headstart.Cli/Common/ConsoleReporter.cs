@@ -39,9 +39,23 @@ public sealed class ConsoleReporter : ITrainingReporter
 
     public void Info(string message)
     {
-        if (ctx is not null) ctx.AddTask($"[grey]{Markup.Escape(message)}[/]", autoStart: false, maxValue: 1).StopTask();
+        // Inside a phase that spans many runs (a comparison's), a line per message would push the bars out of the
+        // terminal: the latest message becomes the outermost bar's caption instead.
+        if (ctx is not null && phases.Count > 0 && Outermost() is { } outer)
+            outer.Task.Description = $"{outer.Name} [grey]{Markup.Escape(Shorten(message, 72))}[/]";
+        else if (ctx is not null) ctx.AddTask($"[grey]{Markup.Escape(message)}[/]", autoStart: false, maxValue: 1).StopTask();
         else output.Line($"[grey]{Markup.Escape(message)}[/]");
     }
+
+    private (ProgressTask Task, string Name)? Outermost()
+    {
+        var bottom = phases.LastOrDefault();
+        return bottom is null ? null : (bottom, phaseNames[bottom]);
+    }
+
+    private readonly Dictionary<ProgressTask, string> phaseNames = [];
+
+    private static string Shorten(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
 
     public void Warn(string message)
     {
@@ -51,7 +65,12 @@ public sealed class ConsoleReporter : ITrainingReporter
 
     public void BeginPhase(string name, int total)
     {
-        if (ctx is not null) phases.Push(ctx.AddTask(Markup.Escape(name), maxValue: Math.Max(1, total)));
+        if (ctx is not null)
+        {
+            var task = ctx.AddTask(Markup.Escape(name), maxValue: Math.Max(1, total));
+            phaseNames[task] = Markup.Escape(name);
+            phases.Push(task);
+        }
         else
         {
             phases.Push(null);
@@ -66,7 +85,12 @@ public sealed class ConsoleReporter : ITrainingReporter
 
     public void EndPhase()
     {
-        if (phases.TryPop(out var phase) && phase is not null) { phase.Value = phase.MaxValue; phase.StopTask(); }
+        if (phases.TryPop(out var phase) && phase is not null)
+        {
+            phase.Value = phase.MaxValue;
+            phase.Description = phaseNames[phase];
+            phase.StopTask();
+        }
     }
 
     public void StartEpoch(int epoch, int epochs, int batches)

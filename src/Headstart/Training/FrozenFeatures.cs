@@ -136,8 +136,8 @@ public sealed class FrozenFeatures : IDisposable
         int views = passes.Count(p => !p.Val) - 1;
         bool tta = passes.Count(p => p.Val) == 2;
         int total = passes.Sum(p => p.Samples.Count);
-        reporter?.BeginPhase($"extracting features of {total} image views with {(engine == FeatureEngine.Onnx ? "ONNX Runtime" : "TorchSharp")} " +
-                             $"({1 + views} view(s) per training image{(tta ? ", mirrored validation views" : "")})", total);
+        reporter?.BeginPhase($"extracting features with {(engine == FeatureEngine.Onnx ? "ONNX Runtime" : "TorchSharp")} " +
+                             $"({1 + views} view(s) per training image{(tta ? ", mirrored validation views" : "")}): {total} image views", total);
 
         string? cacheRoot = weightsPath is null ? null : FeatureCache.Root(o.CacheDir);
         string? weightsHash = cacheRoot is null ? null : FeatureCache.WeightsFingerprint(weightsPath!, cacheRoot);

@@ -41,6 +41,7 @@ public static class ExportCommand
                 Opset = parse.GetValue(Opset),
                 Input = parse.GetValue(Input) == "uint8-hwc" ? OnnxInputFormat.Uint8Hwc : OnnxInputFormat.FloatNchw,
                 Preprocessing = manifest.Preprocessing,
+                MeanImage = ModelBundle.ReadMeanImage(dir, manifest),
             };
 
             // Written next to the target and moved into place only once verified: a failed export leaves nothing.
@@ -49,7 +50,7 @@ public static class ExportCommand
             {
                 OnnxExporter.Export(model, spec, manifest.Classes, temp, options);
                 var (images, source) = VerificationImages(manifest);
-                var check = OnnxVerifier.Verify(temp, model, manifest.Preprocessing, images);
+                var check = OnnxVerifier.Verify(temp, model, manifest.Preprocessing, images, meanImage: options.MeanImage);
                 if (!check.Passed)
                     throw new CliException($"verification failed: max abs probability difference {check.MaxAbsProbabilityDifference:E2} > " +
                                            $"{check.Tolerance:E0} on {check.Images} {source} images; nothing written.");

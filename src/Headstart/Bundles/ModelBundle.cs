@@ -15,7 +15,7 @@ namespace Headstart.Bundles;
 /// </summary>
 public static class ModelBundle
 {
-    public const string ManifestFile = "model.json", MetricsFile = "metrics.json";
+    public const string ManifestFile = "model.json", MetricsFile = "metrics.json", MeanImageFileName = "mean-image.safetensors";
 
     /// <summary>Saves <paramref name="model"/> with its manifest into <paramref name="dir"/> atomically.
     /// <paramref name="extra"/> may add files (e.g. the report) to the temp directory before the rename. With
@@ -37,8 +37,22 @@ public static class ModelBundle
                 BackboneSha256 = backbone.Sha256 ?? FileHashes.Sha256(backbone.SourcePath),
                 FrozenGroups = backbone.FrozenGroups,
             };
+        float[]? meanImage = manifest.Preprocessing.MeanImage is { } meanName ? MeanImages.Get(meanName) : null;
+        manifest = manifest with { FormatVersion = BundleManifest.CurrentFormatVersion, MeanImageFile = null, MeanImageSha256 = null };
         AtomicFiles.WriteDirectory(dir, tmp =>
         {
+            if (meanImage is not null)
+            {
+                // The mean image travels with the bundle: inference never reads it from the installation.
+                int s = manifest.Preprocessing.InputSize;
+                string meanPath = Path.Combine(tmp, MeanImageFileName);
+                using (var sd = new StateDict())
+                {
+                    sd.Add("mean_image", tensor(meanImage, [3, s, s]));
+                    Safetensors.Write(meanPath, sd, new Dictionary<string, string> { ["mean_image"] = manifest.Preprocessing.MeanImage! });
+                }
+                manifest = manifest with { MeanImageFile = MeanImageFileName, MeanImageSha256 = FileHashes.Sha256(meanPath) };
+            }
             // A copy, not a hard link: a later in-place write to either file must never change the other. (The kernel
             // copies from the page cache, so even a large backbone copies quickly.)
             if (manifest.BackboneFile is { } bf)
@@ -178,6 +192,46 @@ public static class ModelBundle
         }
         model.eval();
         return (manifest, spec, model);
+    }
+
+    /// <summary>
+    /// The mean image the bundle's preprocessing subtracts ((3·S·S) floats, channel-major), or null when it has none:
+    /// the bundle's own file (format 3), checked against its SHA-256; for a bundle written before bundles carried it,
+    /// the installation's, with a message that says what to do where the installation lacks it.
+    /// </summary>
+    public static float[]? ReadMeanImage(string dir, BundleManifest manifest)
+    {
+        var p = manifest.Preprocessing;
+        if (p.MeanImage is not { } name) return null;
+        if (manifest.MeanImageFile is not { } file)
+        {
+            try { return MeanImages.Get(name); }
+            catch (Exception ex) when (ex is HeadstartException or IOException)
+            {
+                throw new HeadstartException(
+                    $"bundle '{dir}' (format {manifest.FormatVersion}) predates bundles that carry their mean image, and this installation " +
+                    $"cannot supply '{name}' ({ex.Message}). Open it where Headstart's embedded weights are installed, or train it again " +
+                    "with this version to get a bundle that loads anywhere.", ex);
+            }
+        }
+        if (file.Contains('/') || file.Contains('\\') || file.Contains(".."))
+            throw new HeadstartException($"bundle '{dir}': mean_image_file must be a plain file name inside the bundle");
+        string path = Path.Combine(dir, file);
+        if (!File.Exists(path)) throw new HeadstartException($"bundle '{dir}' is missing its mean image {file}; restore it or train again");
+        if (manifest.MeanImageSha256 is { } want && FileHashes.Sha256(path) != want)
+            throw new HeadstartException($"bundle '{dir}': {file} is not the mean image the model was trained with (its SHA-256 differs); restore it or train again");
+        int s = p.InputSize;
+        try
+        {
+            using var sd = Safetensors.Read(path);
+            if (!sd.TryGetValue("mean_image", out var t) || !t.shape.SequenceEqual([3L, s, s]))
+                throw new HeadstartException($"bundle '{dir}': {file} holds no (3, {s}, {s}) tensor 'mean_image'; restore it or train again");
+            return t.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+        }
+        catch (WeightFileException ex)
+        {
+            throw new HeadstartException($"bundle '{dir}': mean image {file} is damaged ({ex.Message}); restore it or train again", ex);
+        }
     }
 
     /// <summary>The backbone file of a frozen-backbone bundle, present and the very file it was trained with.</summary>

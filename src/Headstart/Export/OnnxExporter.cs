@@ -31,6 +31,10 @@ public sealed record OnnxExportOptions
     /// <summary>The preprocessing the graph builds in: the bundle's (its weights'), null = the architecture's own.</summary>
     public Preprocessing? Preprocessing { get; init; }
 
+    /// <summary>The values of the mean image <see cref="Preprocessing"/> names ((3·S·S), channel-major), e.g. a
+    /// bundle's own (<c>ModelBundle.ReadMeanImage</c>); null = the installation's.</summary>
+    public float[]? MeanImage { get; init; }
+
     /// <summary>Spatial input size; null = the model's own (Preprocessing.InputSize). Tests export small.</summary>
     internal int? InputSize { get; init; }
 }
@@ -140,7 +144,7 @@ public static class OnnxExporter
             x = b.Div(x, b.Initializer("pixel_scale", [255f]));                      // 0-1
         }
         else x = b.Input(InputName, DataType.Float, "N", 3L, size, size);             // (N, 3, S, S) 0-1
-        x = Preprocess(b, x, pre, size);                                             // (N, 3, S, S) as the network reads it
+        x = Preprocess(b, x, pre, size, options.MeanImage);                          // (N, 3, S, S) as the network reads it
         string logits;
         using (no_grad()) logits = WriteForward(b, model, layout, x, size);          // (N, K)
         b.Output(b.Softmax(logits, axis: 1, stem: ProbabilitiesName), DataType.Float, "N", (long)classNames.Count);
@@ -162,13 +166,13 @@ public static class OnnxExporter
     }
 
     /// <summary>RGB 0-1 → the network's input: ×ValueScale, channel order, − (mean image + Mean), ÷ Std.</summary>
-    private static string Preprocess(OnnxGraphBuilder b, string x, Preprocessing pre, long s)
+    private static string Preprocess(OnnxGraphBuilder b, string x, Preprocessing pre, long s, float[]? meanImage)
     {
         if (pre.ValueScale != 1f) x = b.Mul(x, b.Initializer("value_scale", [pre.ValueScale], 1));
         if (pre.ChannelOrder == ChannelOrder.Bgr) x = b.Gather(x, b.Int64Initializer("bgr_order", 2, 1, 0), axis: 1);
         if (pre.MeanImage is { } name)
         {
-            var mean = MeanImages.Get(name);                                         // (3·S·S), model order and scale
+            var mean = (float[]?)meanImage?.Clone() ?? MeanImages.Get(name);         // (3·S·S), model order and scale
             if (mean.Length != 3 * s * s) throw new HeadstartException($"mean image '{name}' is not 3x{s}x{s}.");
             for (int c = 0; c < 3; c++)
                 for (long i = 0; i < s * s; i++) mean[c * s * s + i] += pre.Mean[c];

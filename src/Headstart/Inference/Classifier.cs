@@ -32,7 +32,7 @@ public sealed class Classifier : IDisposable
     private readonly object gate = new();
     private bool disposed;
 
-    private Classifier(ImageClassifier? model, OnnxEngine? onnx, BundleManifest manifest, DecodeOptions? decode)
+    private Classifier(ImageClassifier? model, OnnxEngine? onnx, BundleManifest manifest, DecodeOptions? decode, float[]? meanImage = null)
     {
         this.model = model;
         this.onnx = onnx;
@@ -40,7 +40,7 @@ public sealed class Classifier : IDisposable
         var p = manifest.Preprocessing;
         // ORT models normalise inside the graph, so they take the plain RGB 0-1 crop.
         transform = onnx is null
-            ? ImageTransform.Eval(p, p.MeanImage is { } mi ? MeanImages.Get(mi) : null)
+            ? ImageTransform.Eval(p, meanImage)
             : ImageTransform.Eval(RawRgb(p));
         this.decode = decode ?? DecodeOptions.Default;
     }
@@ -65,11 +65,19 @@ public sealed class Classifier : IDisposable
             return new Classifier(null, session, manifest, decode);
         }
         var (bundle, spec, model) = ModelBundle.Load(path, weightsOverride);
-        if (engine == InferenceEngine.Torch) return new Classifier(model, null, bundle, decode);
+        float[]? mean;
+        try { mean = ModelBundle.ReadMeanImage(path, bundle); }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        if (engine == InferenceEngine.Torch) return new Classifier(model, null, bundle, decode, mean);
         using (model)
         {
             model.eval();
-            var bytes = OnnxExporter.Build(model, spec, bundle.Classes, new OnnxExportOptions { Preprocessing = bundle.Preprocessing }).ToByteArray();
+            var bytes = OnnxExporter.Build(model, spec, bundle.Classes,
+                new OnnxExportOptions { Preprocessing = bundle.Preprocessing, MeanImage = mean }).ToByteArray();
             return new Classifier(null, new OnnxEngine(bytes), bundle, decode);
         }
     }

@@ -24,12 +24,13 @@ public static class OnnxVerifier
 {
     public const float DefaultTolerance = 1e-4f;
 
+    /// <param name="meanImage">The values of the mean image the preprocessing names (a bundle's own); null = the installation's.</param>
     public static OnnxVerification Verify(string onnxPath, ImageClassifier model, Preprocessing preprocessing,
-        IReadOnlyList<DecodedImage> images, float tolerance = DefaultTolerance)
+        IReadOnlyList<DecodedImage> images, float tolerance = DefaultTolerance, float[]? meanImage = null)
     {
         if (images.Count == 0) throw new ArgumentException("at least one image is needed", nameof(images));
         int n = images.Count;
-        var torchTransform = ImageTransform.Eval(preprocessing, preprocessing.MeanImage is { } mi ? MeanImages.Get(mi) : null);
+        var torchTransform = ImageTransform.Eval(preprocessing, preprocessing.MeanImage is { } mi ? meanImage ?? MeanImages.Get(mi) : null);
         var rawTransform = ImageTransform.Eval(Classifier.RawRgb(preprocessing));
         int len = torchTransform.OutputLength, s = torchTransform.OutputSize;
         float[] normalised = new float[n * len], rgb = new float[n * len];

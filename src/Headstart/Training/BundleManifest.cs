@@ -32,8 +32,10 @@ public sealed record VersionInfo(string Headstart, string TorchSharp, string Dot
 /// <summary>model.json: everything needed to rebuild, run and explain a trained model.</summary>
 public sealed record BundleManifest
 {
-    /// <summary>2 added <see cref="BackboneFile"/> (frozen-backbone bundles); version 1 bundles still load.</summary>
-    public const int CurrentFormatVersion = 2;
+    /// <summary>2 added <see cref="BackboneFile"/> (frozen-backbone bundles); 3 added <see cref="MeanImageFile"/> (the
+    /// bundle carries the mean image its preprocessing subtracts). Versions 1 and 2 still load, their mean image from
+    /// the installation.</summary>
+    public const int CurrentFormatVersion = 3;
     public string Format { get; init; } = "headstart-bundle";
     public int FormatVersion { get; init; } = CurrentFormatVersion;
     public required string Arch { get; init; }
@@ -50,6 +52,12 @@ public sealed record BundleManifest
     /// <summary>SHA-256 of <see cref="BackboneFile"/>, checked on load.</summary>
     public string? BackboneSha256 { get; init; }
     public int FrozenGroups { get; init; }
+    /// <summary>The mean image that <see cref="Models.Preprocessing.MeanImage"/> names, as the bundle's own file
+    /// (tensor "mean_image", (3, S, S) float32), so that inference needs nothing from the installation; null when the
+    /// preprocessing has none (or the bundle predates format 3).</summary>
+    public string? MeanImageFile { get; init; }
+    /// <summary>SHA-256 of <see cref="MeanImageFile"/>, checked on load.</summary>
+    public string? MeanImageSha256 { get; init; }
     /// <summary>Where the pretrained backbone weights came from (file or embedded source id), or null (scratch).</summary>
     public string? PretrainedFrom { get; init; }
     public IReadOnlyDictionary<string, JsonElement>? Training { get; init; }

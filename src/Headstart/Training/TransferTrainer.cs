@@ -44,15 +44,15 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         if (plan.Phases.Count > 0)
         {
             var (train, valid) = sources.For(plan.Phases[0].Input);
-            using var learner = new Learner(model, spec, train, o.ValidateEachEpoch ? valid : null, plan.Optimizer, callbacks, plan.LabelSmoothing, plan.Seed)
+            using var learner = new Learner(model, spec, train, plan.ValidateEachEpoch ? valid : null, plan.Optimizer, callbacks, plan.LabelSmoothing, plan.Seed)
             {
-                MicroBatch = o.MicroBatch,
+                MicroBatch = plan.MicroBatch,
             };
             using (timings.Measure("fit"))
                 foreach (var phase in plan.Phases)
                 {
                     (learner.Train, learner.Valid) = sources.For(phase.Input);
-                    if (!o.ValidateEachEpoch) learner.Valid = null;
+                    if (!plan.ValidateEachEpoch) learner.Valid = null;
                     learner.FreezeBatchNorm = phase.FreezeBatchNorm;
                     learner.FreezeTo(phase.FrozenGroups);
                     learner.Fit(phase.Epochs, phase.LearningRate, phase.Schedule);
@@ -118,7 +118,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         var (train, _) = run.Sources.For(phase.Input);
         using var learner = new Learner(model, spec, train, null, plan.Optimizer, seed: plan.Seed)
         {
-            FreezeBatchNorm = phase.FreezeBatchNorm, MicroBatch = o.MicroBatch,
+            FreezeBatchNorm = phase.FreezeBatchNorm, MicroBatch = plan.MicroBatch,
         };
         learner.FreezeTo(phase.FrozenGroups);
         return new LrSweep(LrFinder.Run(learner, sweep), plan, index);

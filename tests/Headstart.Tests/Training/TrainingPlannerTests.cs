@@ -78,6 +78,13 @@ public sealed class TrainingPlannerTests
             Plan(new TrainOptions { Strategy = Strategy.Full, Engine = FeatureEngine.Onnx })).Message);
         Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { Epochs = -1 }));
         Assert.Contains("--micro-batch", Assert.Throws<TrainingPlanException>(() => Plan(new TrainOptions { MicroBatch = 0 })).Message);
+        // Chunks apply where images train, and say so in the plan; on cached features there is nothing to chunk.
+        var full = Plan(new TrainOptions { Strategy = Strategy.Full, MicroBatch = 16 });
+        Assert.Equal(16, full.MicroBatch);
+        Assert.Contains(full.Describe(), l => l.Contains("in chunks of 16 images", StringComparison.Ordinal));
+        Assert.Null(Plan(new TrainOptions { MicroBatch = 16 }).MicroBatch);
+        Assert.Null(Plan(new TrainOptions { Strategy = Strategy.Full, MicroBatch = 32 }).MicroBatch);   // not smaller than the batch
+        Assert.False(Plan(new TrainOptions { ValidateEachEpoch = false }).ValidateEachEpoch);
         // Keeping the best epoch, or stopping early, needs a validation after every epoch.
         Assert.Contains("validates only once", Assert.Throws<TrainingPlanException>(() =>
             Plan(new TrainOptions { ValidateEachEpoch = false, KeepBest = true })).Message);

@@ -68,6 +68,11 @@ public sealed record TrainingPlan
     public required IReadOnlyList<string> LayerGroups { get; init; }
     public required OptimizerOptions Optimizer { get; init; }
     public required int BatchSize { get; init; }
+    /// <summary>Phases on images run each batch in chunks of at most this many images, gradients accumulated
+    /// (<see cref="Learner.MicroBatch"/>); null: whole batches.</summary>
+    public int? MicroBatch { get; init; }
+    /// <summary>False: no validation between epochs, only the final evaluation.</summary>
+    public bool ValidateEachEpoch { get; init; } = true;
     public required double LabelSmoothing { get; init; }
     public required int Seed { get; init; }
     /// <summary>The cached views, when a phase or the evaluation uses cached features; else null.</summary>
@@ -93,7 +98,8 @@ public sealed record TrainingPlan
             $"; {(Pretrained ? $"pretrained weights from {WeightsPath ?? "the registry's default source"}" : "random initialisation")}",
             $"layer groups: {string.Join(", ", LayerGroups.Select((g, i) => $"{i} {g}"))}",
             $"optimiser {Optimizer.Kind.ToString().ToLowerInvariant()} (momentum {F(Optimizer.Momentum)}, weight decay {F(Optimizer.WeightDecay)}), " +
-            $"batch {BatchSize}, label smoothing {F(LabelSmoothing)}, seed {Seed}",
+            $"batch {BatchSize}{(MicroBatch is int mb ? $" (in chunks of {mb} images, gradients accumulated)" : "")}, label smoothing {F(LabelSmoothing)}, seed {Seed}" +
+            (ValidateEachEpoch ? "" : "; validation only after training"),
         };
         if (Features is { } v)
             lines.Add($"feature cache: centre crop + {v.TrainViews} view(s) per training image" +

@@ -118,6 +118,9 @@ public static class TrainingPlanner
                 Kind = o.Optimizer, Momentum = o.Momentum, Nesterov = o.Nesterov, WeightDecay = o.WeightDecay,
             },
             BatchSize = o.BatchSize, LabelSmoothing = o.LabelSmoothing, Seed = o.Seed,
+            // Chunks smaller than a batch only matter where images train; on cached features a batch is a few KB.
+            MicroBatch = o.MicroBatch is int mb && mb < o.BatchSize && phases.Any(p => p.Input == PhaseInput.Images) ? mb : null,
+            ValidateEachEpoch = o.ValidateEachEpoch,
             // Validation mirror views are cached only when the evaluation itself runs on features.
             Features = usesFeatures ? new CachedViews(TrainViews(o), RandomAugment(o), evaluation.Input == PhaseInput.CachedFeatures && tta) : null,
             Phases = phases, Evaluation = evaluation, Notes = notes,

@@ -22,7 +22,7 @@ public static class CompareCommand
     private static readonly Option<int> ScratchEpochs = Opt.Of("--scratch-epochs", "Epochs of the same architecture from random initialisation", 3);
     private static readonly Option<int> CnnEpochs = Opt.Of("--cnn-epochs", "Minimum epochs of the small CNN from scratch", 20);
     private static readonly Option<string> Shots = Opt.Of("--shots", "Labelled images per class for the data-efficiency curve, comma-separated ('none' to skip)", "5,10,20,50");
-    private static readonly Option<int> Seeds = Opt.Of("--seeds", "Seeds per point of the data-efficiency curve (each draws its own labelled subset; more give tighter intervals)", 1);
+    private static readonly Option<int> Seeds = Opt.Of("--seeds", "Runs per shot count of the data-efficiency curve, one seed each (each draws its own labelled subset; more give tighter intervals)", 1);
     private static readonly Option<string[]> Skip = new("--skip")
     {
         Description = "Recipes to leave out: frozen, fine-tune, scratch, small-cnn (repeat or comma-separate)",

@@ -23,7 +23,7 @@ public static class DemoCommand
 {
     private static readonly Option<string?> DataDir = Opt.Maybe<string>("--data", "ImageFolder for the main panel (default: the 600 flower photos shipped with Headstart)");
     private static readonly Option<string> Shots = Opt.Of("--shots", "Labelled-images-per-class counts for the curves, besides all", "5,20");
-    private static readonly Option<int> Seeds = Opt.Of("--seeds", "Seeds per point of the curves (each draws its own labelled subset)", 3);
+    private static readonly Option<int> Seeds = Opt.Of("--seeds", "Runs per shot count of the curves, one seed each (each draws its own labelled subset; all the images run once)", 3);
     private static readonly Option<int> ScratchEpochs = Opt.Of("--scratch-epochs", "Budget of the same architecture from scratch: epochs at 224 px over all training images ('headstart compare' for more)", 1);
     private static readonly Option<int?> Epochs = Opt.Maybe<int?>("--epochs", "Frozen-transfer head epochs (on cached features: cheap; default: train's, 25)");
     private static readonly Option<string> Contrast = Opt.Choice("--contrast", "Contrast panel: a domain far from ImageNet, same protocol", "fashion-mnist", "fashion-mnist", "none");
@@ -53,7 +53,8 @@ public static class DemoCommand
             string outDir = parse.GetValue(Out)!;
             string dataDir = parse.GetValue(DataDir) ?? PhotosDir;
             if (parse.GetValue(DataDir) is null && !Directory.Exists(dataDir))
-                throw new InvalidOperationException($"the demo photos are missing from this installation ({dataDir}); reinstall Headstart");
+                throw new CliException($"the demo photos are missing from this installation ({dataDir}): reinstall Headstart, or pass --data DIR " +
+                                       "(an image folder with class subfolders)", Shell.RuntimeError);
             if (DatasetWrites.Conflict(dataDir, Path.GetFullPath(outDir)) is { } why)
                 throw new CliException($"--out {why}: choose another path", Shell.UsageError);
             var photos = ImageFolder.Load(dataDir, new ImageFolderOptions { Seed = seed });

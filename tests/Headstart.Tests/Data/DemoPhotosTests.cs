@@ -32,8 +32,8 @@ public partial class DemoPhotosTests
     [Fact]
     public void ThePhotosTravelWithTheCliAndTheDemoFindsThemThere()
     {
-        // The CLI's build copies DemoData next to Headstart.Cli.dll (and so into this test's output, its publish folder
-        // and the tool package): byte for byte the checked-in set, where the demo looks for it.
+        // The CLI's build copies DemoData next to Headstart.Cli.dll (so into this test's output, and into the CLI's
+        // publish folder): byte for byte the checked-in set, where the demo looks for it.
         string shipped = Headstart.Cli.Demo.DemoCommand.PhotosDir;
         Assert.Equal(Path.Combine(AppContext.BaseDirectory, "DemoData", "flowers"), shipped);
         Assert.Equal(Photos(Dir()), Photos(shipped));

@@ -11,8 +11,10 @@ public sealed class ConsoleReporter : ITrainingReporter
 {
     private readonly Output output;
     private ProgressContext? ctx;
-    // Phases nest (a comparison's runs, a run's feature extraction): the innermost one advances.
-    private readonly Stack<ProgressTask?> phases = new();
+    // Phases nest (a comparison's runs, a run's feature extraction): the innermost one advances. Task is null when
+    // not interactive; Name is the caption a phase goes back to when it ends.
+    private sealed record Phase(ProgressTask? Task, string Name);
+    private readonly Stack<Phase> phases = new();
     private ProgressTask? epochTask;
     private int epochBatches;
 
@@ -41,19 +43,11 @@ public sealed class ConsoleReporter : ITrainingReporter
     {
         // Inside a phase that spans many runs (a comparison's), a line per message would push the bars out of the
         // terminal: the latest message becomes the outermost bar's caption instead.
-        if (ctx is not null && phases.Count > 0 && Outermost() is { } outer)
-            outer.Task.Description = $"{outer.Name} [grey]{Markup.Escape(Shorten(message, 72))}[/]";
+        if (ctx is not null && phases.LastOrDefault() is { Task: { } outer } bottom)
+            outer.Description = $"{bottom.Name} [grey]{Markup.Escape(Shorten(message, 72))}[/]";
         else if (ctx is not null) ctx.AddTask($"[grey]{Markup.Escape(message)}[/]", autoStart: false, maxValue: 1).StopTask();
         else output.Line($"[grey]{Markup.Escape(message)}[/]");
     }
-
-    private (ProgressTask Task, string Name)? Outermost()
-    {
-        var bottom = phases.LastOrDefault();
-        return bottom is null ? null : (bottom, phaseNames[bottom]);
-    }
-
-    private readonly Dictionary<ProgressTask, string> phaseNames = [];
 
     private static string Shorten(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
 
@@ -65,31 +59,23 @@ public sealed class ConsoleReporter : ITrainingReporter
 
     public void BeginPhase(string name, int total)
     {
-        if (ctx is not null)
-        {
-            var task = ctx.AddTask(Markup.Escape(name), maxValue: Math.Max(1, total));
-            phaseNames[task] = Markup.Escape(name);
-            phases.Push(task);
-        }
-        else
-        {
-            phases.Push(null);
-            output.Line($"{Markup.Escape(name)}...");
-        }
+        string caption = Markup.Escape(name);
+        if (ctx is null) output.Line($"{caption}...");
+        phases.Push(new Phase(ctx?.AddTask(caption, maxValue: Math.Max(1, total)), caption));
     }
 
     public void AdvancePhase(int n)
     {
-        if (phases.TryPeek(out var phase)) phase?.Increment(n);
+        if (phases.TryPeek(out var phase)) phase.Task?.Increment(n);
     }
 
     public void EndPhase()
     {
-        if (phases.TryPop(out var phase) && phase is not null)
+        if (phases.TryPop(out var phase) && phase.Task is { } task)
         {
-            phase.Value = phase.MaxValue;
-            phase.Description = phaseNames[phase];
-            phase.StopTask();
+            task.Value = task.MaxValue;
+            task.Description = phase.Name;
+            task.StopTask();
         }
     }
 

@@ -45,7 +45,7 @@ public static class DemoCommand
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
             var clock = Stopwatch.StartNew();
-            var cpu = CpuTime();
+            var cpu = Comparison.CpuTime();
             int seed = parse.GetValue(Seed), seeds = parse.GetValue(Seeds), scratchEpochs = parse.GetValue(ScratchEpochs);
             int contrastPer = parse.GetValue(ContrastPerClass), contrastVal = parse.GetValue(ContrastValPerClass);
             if (seeds < 1 || scratchEpochs < 1) throw new CliException("--seeds and --scratch-epochs must be >= 1", Shell.UsageError);
@@ -134,7 +134,7 @@ public static class DemoCommand
             }
             string bundle = Path.GetFullPath(outDir);
             string report = Path.Combine(bundle, TrainingReport.FileName), comparison = Path.Combine(bundle, ComparisonReport.FileName);
-            double seconds = clock.Elapsed.TotalSeconds, cpuSeconds = (CpuTime() - cpu).TotalSeconds;
+            double seconds = clock.Elapsed.TotalSeconds, cpuSeconds = (Comparison.CpuTime() - cpu).TotalSeconds;
             output.Line($"demo finished in {seconds:F0}s ({cpuSeconds:F0} core-seconds) on {Environment.ProcessorCount} cores.");
             output.Line($"comparison: [bold]{Markup.Escape(comparison)}[/]");
             output.Line($"report:     [bold]{Markup.Escape(report)}[/]  (the transfer model on all the photos; try: headstart predict {Markup.Escape(outDir)} IMAGE)");
@@ -153,11 +153,5 @@ public static class DemoCommand
             });
         }));
         return cmd;
-    }
-
-    private static TimeSpan CpuTime()
-    {
-        using var self = Process.GetCurrentProcess();
-        return self.TotalProcessorTime;
     }
 }

@@ -85,8 +85,15 @@ public sealed record EfficiencyPoint(Recipe Recipe, int PerClass, int TrainImage
     public double ValAccuracy => Runs.Average(r => r.ValAccuracy);
 
     /// <summary>The sample standard deviation of the accuracy over the seeds (0 with one seed).</summary>
-    public double SeedSpread => Runs.Count < 2 ? 0
-        : Math.Sqrt(Runs.Sum(r => (r.ValAccuracy - ValAccuracy) * (r.ValAccuracy - ValAccuracy)) / (Runs.Count - 1));
+    public double SeedSpread
+    {
+        get
+        {
+            if (Runs.Count < 2) return 0;
+            double mean = ValAccuracy;
+            return Math.Sqrt(Runs.Sum(r => (r.ValAccuracy - mean) * (r.ValAccuracy - mean)) / (Runs.Count - 1));
+        }
+    }
 
     /// <summary>
     /// The standard error of <see cref="ValAccuracy"/> as an estimate of the recipe's accuracy on images like these:
@@ -293,8 +300,8 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
         return (result, run);
     }
 
-    /// <summary>The process's CPU time so far, every thread included.</summary>
-    private static TimeSpan CpuTime()
+    /// <summary>The process's CPU time so far, every thread included (the core-seconds of a run are its difference).</summary>
+    public static TimeSpan CpuTime()
     {
         using var self = Process.GetCurrentProcess();
         return self.TotalProcessorTime;

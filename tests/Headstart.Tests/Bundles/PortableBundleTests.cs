@@ -17,27 +17,12 @@ namespace Headstart.Tests.Bundles;
 /// copy, not the installation's; bundles written before (format 2) still load from the installation.
 /// </summary>
 [Collection(GlobalRngCollection.Name)]
-public class PortableBundleTests : IClassFixture<PortableBundleTests.Trained>
+public class PortableBundleTests : IClassFixture<FrozenBackboneBundleTests.Trained>
 {
-    public sealed class Trained : IDisposable
-    {
-        public readonly TempDir Dir = new("portable-bundle");
-        public readonly string Bundle, Data;
-
-        public Trained()
-        {
-            Data = Dir.Combine("data");
-            SyntheticImages.WriteImageFolder(Data, classes: 2, trainPerClass: 5, valPerClass: 2);
-            using var result = new TransferTrainer().Train(ImageFolder.Load(Data), new TrainOptions { Epochs = 3, CacheDir = Dir.Combine("cache") });
-            Bundle = Dir.Combine("bundle");
-            ModelBundle.Save(Bundle, result);
-        }
-
-        public void Dispose() => Dir.Dispose();
-    }
-
-    private readonly Trained fx;
-    public PortableBundleTests(Trained fx) => this.fx = fx;
+    // The frozen-backbone bundle trained for FrozenBackboneBundleTests (resnet18-cntk: backbone file, head, mean image).
+    private readonly FrozenBackboneBundleTests.Trained fx;
+    private string Bundle => fx.Split;
+    public PortableBundleTests(FrozenBackboneBundleTests.Trained fx) => this.fx = fx;
 
     private float[] Probabilities(string bundle)
     {
@@ -51,7 +36,7 @@ public class PortableBundleTests : IClassFixture<PortableBundleTests.Trained>
         string copy = fx.Dir.Combine(name);
         if (Directory.Exists(copy)) Directory.Delete(copy, recursive: true);
         Directory.CreateDirectory(copy);
-        foreach (var f in Directory.GetFiles(fx.Bundle)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        foreach (var f in Directory.GetFiles(Bundle)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
         return copy;
     }
 
@@ -66,17 +51,17 @@ public class PortableBundleTests : IClassFixture<PortableBundleTests.Trained>
     [Fact]
     public void TheBundleCarriesItsMeanImageWithItsChecksum()
     {
-        var m = ModelBundle.ReadManifest(fx.Bundle);
+        var m = ModelBundle.ReadManifest(Bundle);
         Assert.Equal(3, m.FormatVersion);
         Assert.Equal(ModelBundle.MeanImageFileName, m.MeanImageFile);
-        Assert.Equal(FileHashes.Sha256(Path.Combine(fx.Bundle, m.MeanImageFile!)), m.MeanImageSha256);
-        Assert.Equal(MeanImages.Get(MeanImages.CntkResNet), ModelBundle.ReadMeanImage(fx.Bundle, m));
+        Assert.Equal(FileHashes.Sha256(Path.Combine(Bundle, m.MeanImageFile!)), m.MeanImageSha256);
+        Assert.Equal(MeanImages.Get(MeanImages.CntkResNet), ModelBundle.ReadMeanImage(Bundle, m));
     }
 
     [Fact]
     public void InferenceSubtractsTheBundlesOwnMeanImage()
     {
-        var original = Probabilities(fx.Bundle);
+        var original = Probabilities(Bundle);
         // Moved elsewhere: the same predictions.
         Assert.Equal(original, Probabilities(CopyOf("moved")));
 
@@ -96,7 +81,7 @@ public class PortableBundleTests : IClassFixture<PortableBundleTests.Trained>
     [Fact]
     public void ABundleWithoutItsMeanImageLoadsFromTheInstallationAndADamagedOneIsRefused()
     {
-        var original = Probabilities(fx.Bundle);
+        var original = Probabilities(Bundle);
         // Written before bundles carried it (format 2): the installation's mean image, the same predictions.
         string old = CopyOf("format2");
         File.Delete(Path.Combine(old, ModelBundle.MeanImageFileName));

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Headstart.Cli.Common;
 using Headstart.Runtime;
+using Headstart.Weights;
 using Spectre.Console;
 
 namespace Headstart.Cli.Doctor;
@@ -143,12 +144,10 @@ public static partial class DoctorCommand
 
     private static Check CheckEmbeddedWeights()
     {
-        string dir = Path.Combine(AppContext.BaseDirectory, "weights");
-        string model = Path.Combine(dir, "ResNet18Onnx", "ResNet18.onnx");
-        string prep = Path.Combine(dir, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
-        bool ok = File.Exists(model) && File.Exists(prep);
+        bool ok = EmbeddedWeights.TryGetPath(EmbeddedWeights.CntkResNet18, out var model)
+                  & EmbeddedWeights.TryGetPath(EmbeddedWeights.CntkResNetPreprocess, out _);
         return new("embedded weights (resnet18-cntk)", ok,
-            ok ? $"{model} ({new FileInfo(model).Length / 1e6:F1} MB)" : $"missing under {dir}",
+            ok ? $"{model} ({new FileInfo(model).Length / 1e6:F1} MB)" : $"missing under {string.Join(" and ", EmbeddedWeights.SearchDirectories)}",
             "./setup.sh   (restores Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 and copies its .onnx files)");
     }
 

@@ -1,8 +1,10 @@
 namespace Headstart.Weights;
 
 /// <summary>
-/// Weight files that ship with Headstart: the build copies them from the NuGet package
-/// Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 into <c>weights/</c> next to the Headstart assembly.
+/// Weight files that ship with Headstart, from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 (a
+/// dependency of the Headstart package): they are copied into <c>DnnImageModels/</c> next to the application, by that
+/// package's own build props in this repository's build and by the Headstart package's buildTransitive targets in an
+/// app that references the Headstart package.
 /// </summary>
 public static class EmbeddedWeights
 {
@@ -12,6 +14,9 @@ public static class EmbeddedWeights
     /// <summary>Its preprocessing graph, holding the 224x224 BGR mean image.</summary>
     public const string CntkResNetPreprocess = "ResNetPrepOnnx/ResNetPreprocess.onnx";
 
+    /// <summary>The folder next to the application that holds them (the ML.NET package's own layout).</summary>
+    public const string Folder = "DnnImageModels";
+
     private const string Package = "Microsoft.ML.DnnImageFeaturizer.ResNet18";
     private const string PackageVersion = "0.23.1";
 
@@ -19,7 +24,7 @@ public static class EmbeddedWeights
     public static IReadOnlyList<string> SearchDirectories { get; } =
         new[] { AppContext.BaseDirectory, Path.GetDirectoryName(typeof(EmbeddedWeights).Assembly.Location) }
             .Where(d => !string.IsNullOrEmpty(d))
-            .Select(d => Path.Combine(Path.GetFullPath(d!), "weights"))
+            .Select(d => Path.Combine(Path.GetFullPath(d!), Folder))
             .Distinct(StringComparer.Ordinal)
             .ToArray();
 
@@ -41,7 +46,7 @@ public static class EmbeddedWeights
             ? path
             : throw new HeadstartException(
                 $"embedded weight file '{relativePath}' is missing (looked in {string.Join(", ", SearchDirectories)}). " +
-                $"It comes from the NuGet package {Package} {PackageVersion}, which Headstart's build copies into weights/ " +
-                $"next to Headstart.dll: rebuild after a restore (dotnet build), or copy tools/DnnImageModels/{relativePath} from " +
-                $"~/.nuget/packages/{Package.ToLowerInvariant()}/{PackageVersion}/ into {SearchDirectories[0]}.");
+                $"It comes from the NuGet package {Package} {PackageVersion}, a dependency of the Headstart package, whose build " +
+                $"copies it into {Folder}/ next to the app: rebuild after a restore (dotnet build), or copy tools/{Folder}/{relativePath} " +
+                $"from ~/.nuget/packages/{Package.ToLowerInvariant()}/{PackageVersion}/ into {SearchDirectories[0]}.");
 }

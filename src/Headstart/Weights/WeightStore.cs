@@ -37,7 +37,10 @@ public sealed class WeightStore
     /// <summary>Where a source lives: where the user keeps it, next to the application for embedded weights, else in
     /// the cache.</summary>
     public string PathFor(WeightSource source) => source.LocalFile
-        ?? (source.Embedded ? Path.Combine(AppContext.BaseDirectory, "weights", source.FileName) : Path.Combine(Root, source.FileName));
+        ?? (source.Embedded ? EmbeddedPath(source.FileName) : Path.Combine(Root, source.FileName));
+
+    private static string EmbeddedPath(string relativePath) =>
+        EmbeddedWeights.TryGetPath(relativePath, out var path) ? path : Path.Combine(EmbeddedWeights.SearchDirectories[0], relativePath);
 
     /// <summary>True when the source's file is on disk and verified (checksummed once, then remembered).</summary>
     public bool IsPresent(WeightSource source)

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Headstart.Tests.TestSupport;
 using Headstart.Tests.Weights;
+using Headstart.Weights;
 using Xunit;
 
 namespace Headstart.Tests.Cli;
@@ -123,7 +124,7 @@ public sealed class HostileInputsTests(TrainedBundleFixture fx) : IClassFixture<
         }
     }
 
-    private static string EmbeddedResNet18 => Path.Combine(AppContext.BaseDirectory, "weights", "ResNet18Onnx", "ResNet18.onnx");
+    private static string EmbeddedResNet18 => EmbeddedWeights.GetPath(EmbeddedWeights.CntkResNet18);
 
     private static byte[] Head(string path, int count)
     {

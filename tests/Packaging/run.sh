@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The packaging test (run by ./test.sh): what a user gets from a NuGet feed, in a clean temporary folder.
+#  1. scripts/pack.sh packs the library and the tool (linux-x64 only) under a unique pre-release version, so no
+#     earlier package in the NuGet cache can stand in for it;
+#  2. the tool: `dotnet tool install` to a tool path from that feed alone, then doctor, train on a generated set, predict;
+#  3. a console app (tests/Packaging/Consumer) that references the Headstart package from the feed alone: it builds
+#     (the embedded backbone must land in its output), trains, saves, loads and predicts with Classifier;
+#  4. portable bundles: each side loads the other's bundle copied to another folder (the app with its embedded weights
+#     deleted), and the app's prediction on the tool's bundle equals the tool's own.
+# Dependencies (TorchSharp, libtorch, ...) come from the NuGet cache that ./setup.sh's restore filled; the feed is the
+# only source. HEADSTART_SKIP_PACKAGING=1 skips it (the last line says so).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if [ "${HEADSTART_SKIP_PACKAGING:-0}" = 1 ]; then echo "packaging: skipped (HEADSTART_SKIP_PACKAGING=1)"; exit 0; fi
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+WORK="$(mktemp -d /tmp/headstart-packaging.XXXXXX)"
+VERSION="$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$ROOT/Directory.Build.props")-test.$(date +%s).$$"
+PKGS="$(dotnet nuget locals global-packages -l | sed 's/^global-packages: //')"
+cleanup() {
+  rm -rf "$WORK" "$PKGS/headstart/$VERSION" "$PKGS/headstart.cli/$VERSION" "$PKGS/headstart.cli.linux-x64/$VERSION"
+}
+trap cleanup EXIT
+export HEADSTART_CACHE="$WORK/cache"
+step() { printf '\033[1;34m[packaging]\033[0m %s\n' "$*"; }
+fail() { echo "packaging: FAILED: $*" >&2; exit 1; }
+t0=$SECONDS
+
+step "pack $VERSION into $WORK/feed"
+"$ROOT/scripts/pack.sh" --out "$WORK/feed" --rids linux-x64 --version "$VERSION" --artifacts "$WORK/build"
+cat > "$WORK/nuget.config" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources><clear /><add key="test-feed" value="$WORK/feed" /></packageSources>
+</configuration>
+XML
+cd "$WORK"
+
+step "tool: install from the feed"
+dotnet tool install Headstart.Cli --version "$VERSION" --tool-path "$WORK/tool" --configfile "$WORK/nuget.config" >/dev/null
+HS="$WORK/tool/headstart"
+[ -x "$HS" ] || fail "the tool installed no 'headstart' command"
+"$HS" doctor --json > doctor.out 2> doctor.err || fail "headstart doctor failed: $(tail -c 2000 doctor.err)"
+tail -1 doctor.out | grep -q '"ok":true' || fail "doctor's JSON is not ok: $(tail -1 doctor.out)"
+
+step "app: build a console app that references the Headstart package"
+cp -r "$ROOT/tests/Packaging/Consumer" "$WORK/app"
+sed -i "s/@HEADSTART_VERSION@/$VERSION/" "$WORK/app/Consumer.csproj"
+dotnet build "$WORK/app" -c Release -nologo -v q -clp:ErrorsOnly -o "$WORK/app/out" >/dev/null \
+  || fail "the consumer app did not build against the package"
+for f in DnnImageModels/ResNet18Onnx/ResNet18.onnx DnnImageModels/ResNetPrepOnnx/ResNetPreprocess.onnx; do
+  [ -f "$WORK/app/out/$f" ] || fail "the package did not put $f into the consumer's output"
+done
+APP=(dotnet "$WORK/app/out/Consumer.dll")
+"${APP[@]}" gen "$WORK/data"
+
+step "tool: train and predict on the generated set"
+"$HS" train "$WORK/data" --out "$WORK/tool-bundle" --epochs 5 --json > train.out 2> train.err || fail "headstart train failed: $(tail -c 2000 train.err)"
+IMG="$WORK/data/val/triangle/triangle_00.png"
+"$HS" predict "$WORK/tool-bundle" "$IMG" --json > predict.out 2> predict.err || fail "headstart predict failed: $(tail -c 2000 predict.err)"
+tool_label="$(tail -1 predict.out | grep -o '"label":"[^"]*"' | head -1 | cut -d'"' -f4)"
+tool_prob="$(tail -1 predict.out | grep -o '"probability":[-0-9.eE+]*' | head -1 | cut -d: -f2)"
+[ "$tool_label" = triangle ] || fail "the tool predicted '$tool_label' for a triangle"
+
+step "app: train, save, load and predict with Classifier"
+"${APP[@]}" train "$WORK/data" "$WORK/app-bundle" || fail "the consumer app's training failed"
+"${APP[@]}" predict "$WORK/app-bundle" "$WORK/data/val/circle/circle_00.png" circle >/dev/null
+
+step "portable bundles: each loads the other's bundle from another folder"
+# Inference must read nothing from the installation: the app predicts without the embedded weights next to it.
+rm -rf "$WORK/app/out/DnnImageModels"
+mkdir -p "$WORK/elsewhere"
+cp -r "$WORK/tool-bundle" "$WORK/elsewhere/from-tool"
+cp -r "$WORK/app-bundle" "$WORK/elsewhere/from-app"
+rm -rf "$WORK/tool-bundle" "$WORK/app-bundle"
+app_out="$("${APP[@]}" predict "$WORK/elsewhere/from-tool" "$IMG" triangle)" || fail "the app could not use the tool's copied bundle"
+app_prob="$(cut -f2 <<<"$app_out")"
+awk -v a="$app_prob" -v b="$tool_prob" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-5) }' \
+  || fail "the app's probability $app_prob on the tool's bundle differs from the tool's $tool_prob"
+"$HS" predict "$WORK/elsewhere/from-app" "$WORK/data/val/square/square_00.png" --json > predict2.out 2> predict2.err \
+  || fail "the tool could not use the app's copied bundle: $(tail -c 2000 predict2.err)"
+tail -1 predict2.out | grep -q '"label":"square"' || fail "the tool mislabelled a square with the app's bundle: $(tail -1 predict2.out)"
+
+echo "packaging: passed in $(( SECONDS - t0 )) s (tool package $(( $(stat -c %s "$WORK/feed/Headstart.Cli.linux-x64.$VERSION.nupkg") / 1000000 )) MB, installed $(du -sm "$WORK/tool" | cut -f1) MB)"

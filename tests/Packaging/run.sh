@@ -80,4 +80,4 @@ awk -v a="$app_prob" -v b="$tool_prob" 'BEGIN { d = a - b; if (d < 0) d = -d; ex
   || fail "the tool could not use the app's copied bundle: $(tail -c 2000 predict2.err)"
 tail -1 predict2.out | grep -q '"label":"square"' || fail "the tool mislabelled a square with the app's bundle: $(tail -1 predict2.out)"
 
-echo "packaging: passed in $(( SECONDS - t0 )) s (tool package $(( $(stat -c %s "$WORK/feed/Headstart.Cli.linux-x64.$VERSION.nupkg") / 1000000 )) MB, installed $(du -sm "$WORK/tool" | cut -f1) MB)"
+echo "packaging: passed in $(( SECONDS - t0 )) s (tool package $(awk -v b="$(stat -c %s "$WORK/feed/Headstart.Cli.linux-x64.$VERSION.nupkg")" 'BEGIN { printf "%.1f", b / 1e6 }') MB, installed $(du -sm "$WORK/tool" | cut -f1) MB)"

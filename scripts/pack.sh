@@ -8,8 +8,9 @@
 #   --out      the feed folder (default artifacts/packages)
 #   --rids     the tool's platforms (default all three; the packaging test packs linux-x64 only)
 #   --version  overrides Directory.Build.props' Version (the packaging test uses a unique pre-release version)
-# Builds into a separate artifacts tree (--artifacts, default under the feed's parent), so the working tree's bin/ and
-# obj/ (what ./headstart and the tests run) are never rebuilt with other properties.
+# Builds into a separate tree (--artifacts, default artifacts/pack-build), so the working tree's bin/ and obj/ (what
+# ./headstart and the tests run) are never rebuilt with other properties. With the default tree inside the checkout,
+# ContinuousIntegrationBuild maps every path to /_/: two checkouts of one commit pack byte-identical assemblies.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/artifacts/packages"
@@ -28,7 +29,7 @@ done
 RIDS="${RIDS//,/;}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
-BUILD="${BUILD:-$OUT.build}"
+BUILD="${BUILD:-$ROOT/artifacts/pack-build}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 props=(-c Release -nologo -v q -clp:ErrorsOnly -o "$OUT"
   -p:UseArtifactsOutput=true "-p:ArtifactsPath=$BUILD" -p:ContinuousIntegrationBuild=true)

@@ -35,8 +35,20 @@ cat > "$WORK/nuget.config" <<XML
 XML
 cd "$WORK"
 
+for nupkg in "$WORK/feed/Headstart.$VERSION.nupkg" "$WORK/feed/Headstart.Cli.$VERSION.nupkg"; do
+  nuspec="$(unzip -p "$nupkg" '*.nuspec')"
+  for want in '<readme>README.md</readme>' '<license type="expression">MIT</license>' '<repository type="git" url="https://' '<projectUrl>https://'; do
+    grep -qF "$want" <<<"$nuspec" || fail "$(basename "$nupkg") lacks $want"
+  done
+  unzip -l "$nupkg" README.md >/dev/null || fail "$(basename "$nupkg") carries no README.md"
+done
+unzip -l "$WORK/feed/Headstart.$VERSION.nupkg" lib/net10.0/Headstart.xml >/dev/null || fail "the library package has no XML docs"
+[ -f "$WORK/feed/Headstart.$VERSION.snupkg" ] || fail "the library package has no symbols package"
+
 step "tool: install from the feed"
+t_install=$SECONDS
 dotnet tool install Headstart.Cli --version "$VERSION" --tool-path "$WORK/tool" --configfile "$WORK/nuget.config" >/dev/null
+t_install=$(( SECONDS - t_install ))
 HS="$WORK/tool/headstart"
 [ -x "$HS" ] || fail "the tool installed no 'headstart' command"
 "$HS" doctor --json > doctor.out 2> doctor.err || fail "headstart doctor failed: $(tail -c 2000 doctor.err)"
@@ -80,4 +92,4 @@ awk -v a="$app_prob" -v b="$tool_prob" 'BEGIN { d = a - b; if (d < 0) d = -d; ex
   || fail "the tool could not use the app's copied bundle: $(tail -c 2000 predict2.err)"
 tail -1 predict2.out | grep -q '"label":"square"' || fail "the tool mislabelled a square with the app's bundle: $(tail -1 predict2.out)"
 
-echo "packaging: passed in $(( SECONDS - t0 )) s (tool package $(awk -v b="$(stat -c %s "$WORK/feed/Headstart.Cli.linux-x64.$VERSION.nupkg")" 'BEGIN { printf "%.1f", b / 1e6 }') MB, installed $(du -sm "$WORK/tool" | cut -f1) MB)"
+echo "packaging: passed in $(( SECONDS - t0 )) s (tool package $(awk -v b="$(stat -c %s "$WORK/feed/Headstart.Cli.linux-x64.$VERSION.nupkg")" 'BEGIN { printf "%.1f", b / 1e6 }') MB, installed in $t_install s to $(du -sm "$WORK/tool" | cut -f1) MB)"

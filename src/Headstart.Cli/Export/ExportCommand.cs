@@ -42,6 +42,7 @@ public static class ExportCommand
                 Input = parse.GetValue(Input) == "uint8-hwc" ? OnnxInputFormat.Uint8Hwc : OnnxInputFormat.FloatNchw,
                 Preprocessing = manifest.Preprocessing,
                 MeanImage = ModelBundle.ReadMeanImage(dir, manifest),
+                TestTimeFlip = manifest.TestTimeFlip,
             };
 
             // Written next to the target and moved into place only once verified: a failed export leaves nothing.
@@ -50,7 +51,8 @@ public static class ExportCommand
             {
                 OnnxExporter.Export(model, spec, manifest.Classes, temp, options);
                 var (images, source) = VerificationImages(manifest);
-                var check = OnnxVerifier.Verify(temp, model, manifest.Preprocessing, images, meanImage: options.MeanImage);
+                var check = OnnxVerifier.Verify(temp, model, manifest.Preprocessing, images, meanImage: options.MeanImage,
+                    testTimeFlip: options.TestTimeFlip);
                 if (!check.Passed)
                     throw new CliException($"verification failed: max abs probability difference {check.MaxAbsProbabilityDifference:E2} > " +
                                            $"{check.Tolerance:E0} on {check.Images} {source} images; nothing written.");

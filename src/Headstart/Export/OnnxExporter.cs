@@ -35,6 +35,10 @@ public sealed record OnnxExportOptions
     /// bundle's own (<c>ModelBundle.ReadMeanImage</c>); null = the installation's.</summary>
     public float[]? MeanImage { get; init; }
 
+    /// <summary>Average each image's probabilities with its mirror image's (a bundle's <c>TestTimeFlip</c>): the
+    /// graph runs both views; <c>probabilities</c> is their mean and <c>logits</c> its log.</summary>
+    public bool TestTimeFlip { get; init; }
+
     /// <summary>Spatial input size; null = the model's own (Preprocessing.InputSize). Tests export small.</summary>
     internal int? InputSize { get; init; }
 }
@@ -47,7 +51,9 @@ public sealed record OnnxExportOptions
 /// happen outside the graph, as for training; N is dynamic;</item>
 /// <item>the model's preprocessing runs inside the graph: scale to 0-255 where needed, RGB → BGR where needed, minus
 /// the mean image and per-channel mean, divided by std;</item>
-/// <item>outputs <c>probabilities</c> (N, K) (softmax) and <c>logits</c> (N, K);</item>
+/// <item>outputs <c>probabilities</c> (N, K) (softmax) and <c>logits</c> (N, K); with flip test-time augmentation the
+/// graph also runs each image's mirror image, <c>probabilities</c> is the mean of the two softmaxes and <c>logits</c>
+/// its log;</item>
 /// <item>BatchNorm is folded into the preceding Conv (eval-mode semantics);</item>
 /// <item><c>metadata_props</c>: <c>headstart.model</c>, <c>headstart.classes</c> (JSON array, index = class id),
 /// <c>headstart.preprocessing</c> (JSON), <c>headstart.input</c> (the input contract in words).</item>
@@ -109,6 +115,8 @@ public static class OnnxExporter
     public const string InputName = "image";
     public const string ProbabilitiesName = "probabilities";
     public const string LogitsName = "logits";
+    /// <summary>metadata_props key: "true" when the graph averages each image with its mirror image.</summary>
+    public const string TestTimeFlipKey = "headstart.test_time_flip";
 
     /// <summary>True when the record describes its forward pass (<see cref="ModelSpec.Layout"/>).</summary>
     public static bool CanExport(ModelSpec spec) => spec.Layout is not null;
@@ -144,11 +152,30 @@ public static class OnnxExporter
             x = b.Div(x, b.Initializer("pixel_scale", [255f]));                      // 0-1
         }
         else x = b.Input(InputName, DataType.Float, "N", 3L, size, size);             // (N, 3, S, S) 0-1
-        x = Preprocess(b, x, pre, size, options.MeanImage);                          // (N, 3, S, S) as the network reads it
+        long k = classNames.Count;
+        if (options.TestTimeFlip)
+        {
+            // The images, then their mirror images, as one batch: mirrored before normalisation, as training's view is.
+            var reversed = b.Int64Initializer("width_reversed", Enumerable.Range(0, (int)size).Select(i => size - 1 - i).ToArray());
+            x = b.Concat([x, b.Gather(x, reversed, axis: 3)], axis: 0);              // (2N, 3, S, S)
+        }
+        x = Preprocess(b, x, pre, size, options.MeanImage);                          // (V·N, 3, S, S) as the network reads it
         string logits;
-        using (no_grad()) logits = WriteForward(b, model, layout, x, size);          // (N, K)
-        b.Output(b.Softmax(logits, axis: 1, stem: ProbabilitiesName), DataType.Float, "N", (long)classNames.Count);
-        b.Output(b.Identity(logits, LogitsName), DataType.Float, "N", (long)classNames.Count);
+        using (no_grad()) logits = WriteForward(b, model, layout, x, size);          // (V·N, K)
+        if (options.TestTimeFlip)
+        {
+            var views = b.Reshape(b.Softmax(logits, axis: 1), b.Int64Initializer("views_n_k", 2, -1, k));   // (2, N, K)
+            var sum = b.Add(b.Gather(views, b.Int64Initializer("plain_view", 0), axis: 0),
+                            b.Gather(views, b.Int64Initializer("mirrored_view", 1), axis: 0));                 // (1, N, K)
+            var mean = b.Reshape(b.Mul(sum, b.Initializer("half", [0.5f])), b.Int64Initializer("n_k", -1, k));  // (N, K)
+            b.Output(b.Identity(mean, ProbabilitiesName), DataType.Float, "N", k);
+            b.Output(b.Identity(b.Log(mean), LogitsName), DataType.Float, "N", k);
+        }
+        else
+        {
+            b.Output(b.Softmax(logits, axis: 1, stem: ProbabilitiesName), DataType.Float, "N", k);
+            b.Output(b.Identity(logits, LogitsName), DataType.Float, "N", k);
+        }
 
         var metadata = new Dictionary<string, string>
         {
@@ -156,11 +183,13 @@ public static class OnnxExporter
             ["headstart.classes"] = JsonSerializer.Serialize(classNames),
             ["headstart.preprocessing"] = JsonSerializer.Serialize(pre, MetadataJson),
             ["headstart.input_format"] = options.Input == OnnxInputFormat.Uint8Hwc ? "uint8-hwc" : "float-nchw",
+            [TestTimeFlipKey] = options.TestTimeFlip ? "true" : "false",
             ["headstart.input"] = (options.Input == OnnxInputFormat.Uint8Hwc
                                       ? $"uint8 (N, {size}, {size}, 3) RGB in [0, 255]"
                                       : $"float32 (N, 3, {size}, {size}) RGB in [0, 1]") +
                                   $", resized to {pre.ResizeSize} on the shorter side and centre-cropped to {size}; " +
-                                  "the graph applies the model's own normalisation",
+                                  "the graph applies the model's own normalisation" +
+                                  (options.TestTimeFlip ? " and averages each image with its mirror image" : ""),
         };
         return b.Build(options.Opset, metadata, HeadstartInfo.Version);
     }

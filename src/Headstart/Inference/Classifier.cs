@@ -28,6 +28,7 @@ public sealed class Classifier : IDisposable
     private readonly ImageClassifier? model;   // Torch engine
     private readonly OnnxEngine? onnx;         // Onnx engine
     private readonly ImageTransform transform;
+    private readonly ImageTransform? mirrored; // Torch engine, bundle with flip TTA: the mirrored view
     private readonly DecodeOptions decode;
     private readonly object gate = new();
     private bool disposed;
@@ -42,6 +43,8 @@ public sealed class Classifier : IDisposable
         transform = onnx is null
             ? ImageTransform.Eval(p, meanImage)
             : ImageTransform.Eval(RawRgb(p));
+        // An ORT model averages the mirrored view inside its graph (exported with the bundle's TestTimeFlip).
+        mirrored = onnx is null && manifest.TestTimeFlip ? ImageTransform.EvalMirrored(p, meanImage) : null;
         this.decode = decode ?? DecodeOptions.Default;
     }
 
@@ -61,7 +64,10 @@ public sealed class Classifier : IDisposable
         {
             if (weightsOverride is not null) throw new HeadstartException("--weights applies to bundles, not to .onnx models.");
             var session = new OnnxEngine(path);
-            var manifest = new BundleManifest { Arch = session.Arch, Classes = session.Classes, Preprocessing = session.Preprocessing };
+            var manifest = new BundleManifest
+            {
+                Arch = session.Arch, Classes = session.Classes, Preprocessing = session.Preprocessing, TestTimeFlip = session.TestTimeFlip,
+            };
             return new Classifier(null, session, manifest, decode);
         }
         var (bundle, spec, model) = ModelBundle.Load(path, weightsOverride);
@@ -77,7 +83,7 @@ public sealed class Classifier : IDisposable
         {
             model.eval();
             var bytes = OnnxExporter.Build(model, spec, bundle.Classes,
-                new OnnxExportOptions { Preprocessing = bundle.Preprocessing, MeanImage = mean }).ToByteArray();
+                new OnnxExportOptions { Preprocessing = bundle.Preprocessing, MeanImage = mean, TestTimeFlip = bundle.TestTimeFlip }).ToByteArray();
             return new Classifier(null, new OnnxEngine(bytes), bundle, decode);
         }
     }
@@ -101,18 +107,16 @@ public sealed class Classifier : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         if (images.Count == 0) return [];
-        int n = images.Count, len = transform.OutputLength, s = transform.OutputSize;
-        var buffer = new float[n * len];
-        Parallel.For(0, n, i => transform.Apply(images[i], new Random(0), buffer.AsSpan(i * len, len)));
-        float[] probs;
-        if (onnx is not null) probs = onnx.Probabilities(buffer, n);                 // (B, C)
-        else lock (gate)
+        int n = images.Count;
+        float[] probs;                                                          // (B, C)
+        if (onnx is not null)
         {
-            using var _ = no_grad();
-            using var scope = NewDisposeScope();
-            var x = tensor(buffer).reshape(n, 3, s, s);                        // (B, 3, S, S)
-            probs = nn.functional.softmax(model!.forward(x), 1).data<float>().ToArray(); // (B, C)
+            int len = transform.OutputLength;
+            var buffer = new float[n * len];
+            Parallel.For(0, n, i => transform.Apply(images[i], new Random(0), buffer.AsSpan(i * len, len)));
+            probs = onnx.Probabilities(buffer, n);
         }
+        else lock (gate) probs = TorchProbabilities(model!, images, transform, mirrored);
         int c = Classes.Count;
         top = Math.Clamp(top, 1, c);
         return Enumerable.Range(0, n).Select(i =>
@@ -121,6 +125,26 @@ public sealed class Classifier : IDisposable
                 .Select(j => new LabelProbability(Classes[j], probs[i * c + j])).ToList();
             return new Prediction(ranked[0].Label, ranked[0].Probability, ranked);
         }).ToList();
+    }
+
+    /// <summary>(N, K) softmax probabilities of <paramref name="model"/> (eval mode) on the images seen through
+    /// <paramref name="view"/>, averaged with those through <paramref name="mirroredView"/> when given (flip TTA, as
+    /// training validates: the mirror is taken before normalisation, so a mean image still lines up).</summary>
+    internal static float[] TorchProbabilities(ImageClassifier model, IReadOnlyList<DecodedImage> images, ImageTransform view,
+        ImageTransform? mirroredView)
+    {
+        int n = images.Count, len = view.OutputLength, s = view.OutputSize, views = mirroredView is null ? 1 : 2;
+        var buffer = new float[views * n * len];                                 // (V·N, 3, S, S): plain views, then mirrored
+        Parallel.For(0, n, i =>
+        {
+            view.Apply(images[i], new Random(0), buffer.AsSpan(i * len, len));
+            mirroredView?.Apply(images[i], new Random(0), buffer.AsSpan((n + i) * len, len));
+        });
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var p = nn.functional.softmax(model.forward(tensor(buffer).reshape(views * n, 3, s, s)), 1);   // (V·N, K)
+        if (views == 2) p = p.reshape(2, n, -1).mean([0]);                       // (N, K)
+        return p.contiguous().data<float>().ToArray();
     }
 
     public void Dispose()

@@ -42,6 +42,7 @@ internal sealed class OnnxEngine : IDisposable
         Arch = meta.TryGetValue("headstart.model", out var m) ? m : "onnx";
         Uint8Input = meta.TryGetValue("headstart.input_format", out var f) && f == "uint8-hwc";
         InputSize = (int)session.InputMetadata[OnnxExporter.InputName].Dimensions[Uint8Input ? 1 : 2];
+        TestTimeFlip = meta.TryGetValue(OnnxExporter.TestTimeFlipKey, out var t) && t == "true";
     }
 
     public IReadOnlyList<string> Classes { get; }
@@ -49,6 +50,8 @@ internal sealed class OnnxEngine : IDisposable
     public string Arch { get; }
     public bool Uint8Input { get; }
     public int InputSize { get; }
+    /// <summary>The graph averages each image with its mirror image (recorded in its metadata; the graph does it).</summary>
+    public bool TestTimeFlip { get; }
 
     /// <summary>(N, 3, S, S) RGB 0-1, planar → (N, K) probabilities, row-major.</summary>
     public float[] Probabilities(float[] rgb01, int n)

@@ -25,28 +25,22 @@ public static class OnnxVerifier
     public const float DefaultTolerance = 1e-4f;
 
     /// <param name="meanImage">The values of the mean image the preprocessing names (a bundle's own); null = the installation's.</param>
+    /// <param name="testTimeFlip">The bundle averages each image with its mirror image (and so must the export).</param>
     public static OnnxVerification Verify(string onnxPath, ImageClassifier model, Preprocessing preprocessing,
-        IReadOnlyList<DecodedImage> images, float tolerance = DefaultTolerance, float[]? meanImage = null)
+        IReadOnlyList<DecodedImage> images, float tolerance = DefaultTolerance, float[]? meanImage = null, bool testTimeFlip = false)
     {
         if (images.Count == 0) throw new ArgumentException("at least one image is needed", nameof(images));
         int n = images.Count;
-        var torchTransform = ImageTransform.Eval(preprocessing, preprocessing.MeanImage is { } mi ? meanImage ?? MeanImages.Get(mi) : null);
+        var mean = preprocessing.MeanImage is { } mi ? meanImage ?? MeanImages.Get(mi) : null;
+        var torchTransform = ImageTransform.Eval(preprocessing, mean);
         var rawTransform = ImageTransform.Eval(Classifier.RawRgb(preprocessing));
-        int len = torchTransform.OutputLength, s = torchTransform.OutputSize;
-        float[] normalised = new float[n * len], rgb = new float[n * len];
-        Parallel.For(0, n, i =>
-        {
-            torchTransform.Apply(images[i], new Random(0), normalised.AsSpan(i * len, len));
-            rawTransform.Apply(images[i], new Random(0), rgb.AsSpan(i * len, len));
-        });
+        int len = rawTransform.OutputLength;
+        float[] rgb = new float[n * len];
+        Parallel.For(0, n, i => rawTransform.Apply(images[i], new Random(0), rgb.AsSpan(i * len, len)));
 
-        float[] expected;
-        using (no_grad())
-        using (var scope = NewDisposeScope())
-        {
-            model.eval();
-            expected = model.call(tensor(normalised).reshape(n, 3, s, s)).softmax(1).data<float>().ToArray();   // (N, K)
-        }
+        model.eval();
+        float[] expected = Classifier.TorchProbabilities(model, images, torchTransform,
+            testTimeFlip ? ImageTransform.EvalMirrored(preprocessing, mean) : null);                           // (N, K)
         float[] actual;
         using (var engine = new OnnxEngine(onnxPath)) actual = engine.Probabilities(rgb, n);                       // (N, K)
 

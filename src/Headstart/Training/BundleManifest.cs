@@ -33,9 +33,10 @@ public sealed record VersionInfo(string Headstart, string TorchSharp, string Dot
 public sealed record BundleManifest
 {
     /// <summary>2 added <see cref="BackboneFile"/> (frozen-backbone bundles); 3 added <see cref="MeanImageFile"/> (the
-    /// bundle carries the mean image its preprocessing subtracts). Versions 1 and 2 still load, their mean image from
-    /// the installation.</summary>
-    public const int CurrentFormatVersion = 3;
+    /// bundle carries the mean image its preprocessing subtracts); 4 added <see cref="TestTimeFlip"/> (an older reader
+    /// would ignore it and predict differently, so it refuses the bundle). Versions 1 and 2 still load, their mean image
+    /// from the installation.</summary>
+    public const int CurrentFormatVersion = 4;
     public string Format { get; init; } = "headstart-bundle";
     public int FormatVersion { get; init; } = CurrentFormatVersion;
     public required string Arch { get; init; }
@@ -58,6 +59,10 @@ public sealed record BundleManifest
     public string? MeanImageFile { get; init; }
     /// <summary>SHA-256 of <see cref="MeanImageFile"/>, checked on load.</summary>
     public string? MeanImageSha256 { get; init; }
+    /// <summary>Every prediction averages the probabilities of the image and of its mirror image (flip test-time
+    /// augmentation), as training's validation did: Classifier, evaluate, predict, report and the ONNX export all apply
+    /// it, so the accuracy training reports is what the bundle delivers. Costs a second forward pass per image.</summary>
+    public bool TestTimeFlip { get; init; }
     /// <summary>Where the pretrained backbone weights came from (file or embedded source id), or null (scratch).</summary>
     public string? PretrainedFrom { get; init; }
     public IReadOnlyDictionary<string, JsonElement>? Training { get; init; }

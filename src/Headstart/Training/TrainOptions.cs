@@ -67,9 +67,9 @@ public sealed record TrainOptions
     /// mirror image of the centre crop; each further view is a random resized crop + flip. <see cref="AugmentLevel.Flip"/>
     /// has no further views: it caches at most the mirror image.</summary>
     public int AugmentViews { get; init; } = 1;
-    /// <summary>Average validation predictions with the mirrored image (flip TTA; one more backbone pass per val image;
-    /// ignored when <see cref="Augment"/> is None). Off by default: evaluate and predict don't apply it, so the
-    /// bundle's val accuracy matches what they report.</summary>
+    /// <summary>Average predictions with the mirrored image (flip TTA; one more backbone pass per image; ignored when
+    /// <see cref="Augment"/> is None). The bundle records it (<see cref="BundleManifest.TestTimeFlip"/>) and every
+    /// inference path applies it, so the val accuracy training reports is what evaluate and predict get.</summary>
     public bool TestTimeFlip { get; init; }
     /// <summary>Engine that runs the frozen backbone during extraction.</summary>
     public FeatureEngine Engine { get; init; } = FeatureEngine.Auto;

@@ -88,6 +88,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             Training = JsonSerializer.SerializeToElement(o, BundleManifest.JsonOptions).EnumerateObject()
                 .ToDictionary(p => p.Name, p => p.Value.Clone()),
             Plan = plan,
+            TestTimeFlip = plan.Evaluation.MirroredViews,
             History = history,
             Metrics = metrics,
             Dataset = Summarise(data),

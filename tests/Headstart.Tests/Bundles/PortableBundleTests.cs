@@ -52,7 +52,7 @@ public class PortableBundleTests : IClassFixture<FrozenBackboneBundleTests.Train
     public void TheBundleCarriesItsMeanImageWithItsChecksum()
     {
         var m = ModelBundle.ReadManifest(Bundle);
-        Assert.Equal(3, m.FormatVersion);
+        Assert.Equal(BundleManifest.CurrentFormatVersion, m.FormatVersion);
         Assert.Equal(ModelBundle.MeanImageFileName, m.MeanImageFile);
         Assert.Equal(FileHashes.Sha256(Path.Combine(Bundle, m.MeanImageFile!)), m.MeanImageSha256);
         Assert.Equal(MeanImages.Get(MeanImages.CntkResNet), ModelBundle.ReadMeanImage(Bundle, m));

@@ -123,6 +123,10 @@ internal sealed class OnnxGraphBuilder
 
     public string Identity(string x, string name) => Node("Identity", [x], name);
 
+    public string Reshape(string x, string shape) => Node("Reshape", [x, shape], "reshape");
+
+    public string Log(string x) => Node("Log", [x], "log");
+
     /// <summary>The model: the oldest IR version that allows the opset (8 up to opset 18, 9 for 19, 10 for 20-21),
     /// so that older runtimes load it; default-domain opset; metadata.</summary>
     public ModelProto Build(long opset, IEnumerable<KeyValuePair<string, string>> metadata, string producerVersion)

@@ -56,6 +56,7 @@ tail -1 doctor.out | grep -q '"ok":true' || fail "doctor's JSON is not ok: $(tai
 
 step "app: build a console app that references the Headstart package"
 cp -r "$ROOT/tests/Packaging/Consumer" "$WORK/app"
+cp "$ROOT/tests/Headstart.Tests/TestSupport/SyntheticImages.cs" "$WORK/app/"   # the image generator the tests use
 sed -i "s/@HEADSTART_VERSION@/$VERSION/" "$WORK/app/Consumer.csproj"
 dotnet build "$WORK/app" -c Release -nologo -v q -clp:ErrorsOnly -o "$WORK/app/out" >/dev/null \
   || fail "the consumer app did not build against the package"
@@ -67,7 +68,7 @@ APP=(dotnet "$WORK/app/out/Consumer.dll")
 
 step "tool: train and predict on the generated set"
 "$HS" train "$WORK/data" --out "$WORK/tool-bundle" --epochs 5 --json > train.out 2> train.err || fail "headstart train failed: $(tail -c 2000 train.err)"
-IMG="$WORK/data/val/triangle/triangle_00.png"
+IMG="$WORK/data/val/triangle/triangle_000.jpg"
 "$HS" predict "$WORK/tool-bundle" "$IMG" --json > predict.out 2> predict.err || fail "headstart predict failed: $(tail -c 2000 predict.err)"
 tool_label="$(tail -1 predict.out | grep -o '"label":"[^"]*"' | head -1 | cut -d'"' -f4)"
 tool_prob="$(tail -1 predict.out | grep -o '"probability":[-0-9.eE+]*' | head -1 | cut -d: -f2)"
@@ -75,7 +76,7 @@ tool_prob="$(tail -1 predict.out | grep -o '"probability":[-0-9.eE+]*' | head -1
 
 step "app: train, save, load and predict with Classifier"
 "${APP[@]}" train "$WORK/data" "$WORK/app-bundle" || fail "the consumer app's training failed"
-"${APP[@]}" predict "$WORK/app-bundle" "$WORK/data/val/circle/circle_00.png" circle >/dev/null
+"${APP[@]}" predict "$WORK/app-bundle" "$WORK/data/val/circle/circle_000.jpg" circle >/dev/null
 
 step "portable bundles: each loads the other's bundle from another folder"
 # Inference must read nothing from the installation: the app predicts without the embedded weights next to it.
@@ -88,7 +89,7 @@ app_out="$("${APP[@]}" predict "$WORK/elsewhere/from-tool" "$IMG" triangle)" || 
 app_prob="$(cut -f2 <<<"$app_out")"
 awk -v a="$app_prob" -v b="$tool_prob" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-5) }' \
   || fail "the app's probability $app_prob on the tool's bundle differs from the tool's $tool_prob"
-"$HS" predict "$WORK/elsewhere/from-app" "$WORK/data/val/square/square_00.png" --json > predict2.out 2> predict2.err \
+"$HS" predict "$WORK/elsewhere/from-app" "$WORK/data/val/square/square_000.jpg" --json > predict2.out 2> predict2.err \
   || fail "the tool could not use the app's copied bundle: $(tail -c 2000 predict2.err)"
 tail -1 predict2.out | grep -q '"label":"square"' || fail "the tool mislabelled a square with the app's bundle: $(tail -1 predict2.out)"
 

@@ -1,5 +1,6 @@
 // The packaging test's consumer app: only the Headstart package's public API, as README's library example uses it.
-//   gen ROOT                          writes a small labelled ImageFolder (3 shapes, train/ + val/)
+//   gen ROOT                          writes a small labelled ImageFolder (3 shapes, train/ + val/; SkiaSharp, which
+//                                     the package brings)
 //   train DATA BUNDLE                 trains the default recipe (frozen resnet18-cntk), saves the bundle
 //   predict BUNDLE IMAGE [EXPECTED]   loads a bundle (from anywhere), prints "label<TAB>probability"
 // Exit codes: 0 ok, 1 a check failed, 2 usage, 3 a HeadstartException (a user error the library reported).
@@ -7,8 +8,8 @@ using Headstart;
 using Headstart.Bundles;
 using Headstart.Data;
 using Headstart.Inference;
+using Headstart.Tests.TestSupport;
 using Headstart.Training;
-using SkiaSharp;
 
 try
 {
@@ -58,47 +59,9 @@ static int Predict(string bundle, string image, string? expected)
     return 0;
 }
 
-// 3 classes x (10 train + 5 val) PNGs, 64 px: a red circle, a blue square, a green triangle on a random background.
+// 3 classes x (10 train + 5 val) JPEGs: the tests' own generator (SyntheticImages.cs, copied in by run.sh).
 static int Generate(string root)
 {
-    string[] names = ["circle", "square", "triangle"];
-    for (int c = 0; c < names.Length; c++)
-        foreach (var (split, count) in new[] { ("train", 10), ("val", 5) })
-        {
-            string dir = Path.Combine(root, split, names[c]);
-            Directory.CreateDirectory(dir);
-            for (int i = 0; i < count; i++)
-                File.WriteAllBytes(Path.Combine(dir, $"{names[c]}_{i:D2}.png"), Shape(c, c * 1000 + i + (split == "val" ? 500 : 0)));
-        }
+    SyntheticImages.WriteImageFolder(root, classes: 3, trainPerClass: 10, valPerClass: 5);
     return 0;
-}
-
-static byte[] Shape(int cls, int seed)
-{
-    const int size = 64;
-    var rng = new Random(seed);
-    using var bmp = new SKBitmap(size, size);
-    using (var canvas = new SKCanvas(bmp))
-    {
-        canvas.Clear(new SKColor((byte)rng.Next(60, 200), (byte)rng.Next(60, 200), (byte)rng.Next(60, 200)));
-        float r = size * (0.2f + 0.15f * (float)rng.NextDouble());
-        float cx = size / 2f + rng.Next(-8, 8), cy = size / 2f + rng.Next(-8, 8);
-        using var paint = new SKPaint { IsAntialias = true };
-        switch (cls)
-        {
-            case 0: paint.Color = new SKColor(220, 30, 30); canvas.DrawCircle(cx, cy, r, paint); break;
-            case 1: paint.Color = new SKColor(30, 40, 220); canvas.DrawRect(cx - r, cy - r, 2 * r, 2 * r, paint); break;
-            default:
-                paint.Color = new SKColor(30, 200, 40);
-                using (var path = new SKPath())
-                {
-                    path.MoveTo(cx, cy - r); path.LineTo(cx + r, cy + r); path.LineTo(cx - r, cy + r); path.Close();
-                    canvas.DrawPath(path, paint);
-                }
-                break;
-        }
-    }
-    using var img = SKImage.FromBitmap(bmp);
-    using var encoded = img.Encode(SKEncodedImageFormat.Png, 100);
-    return encoded.ToArray();
 }

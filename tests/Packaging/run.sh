@@ -6,7 +6,8 @@
 #  3. a console app (tests/Packaging/Consumer) that references the Headstart package from the feed alone: it builds
 #     (the embedded backbone must land in its output), trains, saves, loads and predicts with Classifier;
 #  4. portable bundles: each side loads the other's bundle copied to another folder (the app with its embedded weights
-#     deleted), and the app's prediction on the tool's bundle equals the tool's own.
+#     deleted), and the app's prediction on the tool's bundle equals the tool's own; a bundle of the older format 2
+#     loads in the tool and, in the app without the installation's files, fails saying how to upgrade it.
 # Dependencies (TorchSharp, libtorch, ...) come from the NuGet cache that ./setup.sh's restore filled; the feed is the
 # only source. HEADSTART_SKIP_PACKAGING=1 skips it (the last line says so).
 set -euo pipefail
@@ -92,5 +93,18 @@ awk -v a="$app_prob" -v b="$tool_prob" 'BEGIN { d = a - b; if (d < 0) d = -d; ex
 "$HS" predict "$WORK/elsewhere/from-app" "$WORK/data/val/square/square_000.jpg" --json > predict2.out 2> predict2.err \
   || fail "the tool could not use the app's copied bundle: $(tail -c 2000 predict2.err)"
 tail -1 predict2.out | grep -q '"label":"square"' || fail "the tool mislabelled a square with the app's bundle: $(tail -1 predict2.out)"
+
+step "an older bundle (format 2, no mean image of its own): loads where Headstart is installed, says what to do elsewhere"
+cp -r "$WORK/elsewhere/from-tool" "$WORK/elsewhere/format2"
+sed -i -e 's/^  "format_version": [0-9]*,/  "format_version": 2,/' -e '/^  "mean_image_file":/d' -e '/^  "mean_image_sha256":/d' \
+  "$WORK/elsewhere/format2/model.json"
+rm "$WORK/elsewhere/format2/mean-image.safetensors"
+"$HS" predict "$WORK/elsewhere/format2" "$IMG" --json > predict3.out 2> predict3.err \
+  || fail "the tool could not load a format-2 bundle: $(tail -c 2000 predict3.err)"
+tail -1 predict3.out | grep -q '"label":"triangle"' || fail "the format-2 bundle mislabelled a triangle: $(tail -1 predict3.out)"
+if old_out="$("${APP[@]}" predict "$WORK/elsewhere/format2" "$IMG" 2>&1)"; then
+  fail "the app loaded a format-2 bundle without the embedded mean image next to it: $old_out"
+fi
+grep -q "train it again" <<<"$old_out" || fail "a format-2 bundle without the installation's mean image should say how to upgrade it: $old_out"
 
 echo "packaging: passed in $(( SECONDS - t0 )) s (tool package $(awk -v b="$(stat -c %s "$WORK/feed/Headstart.Cli.linux-x64.$VERSION.nupkg")" 'BEGIN { printf "%.1f", b / 1e6 }') MB, installed in $t_install s to $(du -sm "$WORK/tool" | cut -f1) MB)"

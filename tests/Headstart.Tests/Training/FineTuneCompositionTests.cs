@@ -60,7 +60,8 @@ public class FineTuneCompositionTests
     }
 }
 
-/// <summary>Flip TTA on the image path: each validation probability is the mean of the image's and its mirror's.</summary>
+/// <summary>Flip TTA on the image path: each validation probability is the mean of the image's and its mirror's, and
+/// the bundle's Classifier gives the same.</summary>
 [Collection(GlobalRngCollection.Name)]
 public class ImageTtaTests
 {
@@ -77,7 +78,10 @@ public class ImageTtaTests
         };
         using var result = new TransferTrainer().Train(data, o);
         Headstart.Bundles.ModelBundle.Save(tmp.Combine("bundle"), result.Model, result.Manifest);
-        using var clf = Headstart.Inference.Classifier.Load(tmp.Combine("bundle"));
+        // The same weights scored one view at a time: a copy of the bundle without the recorded flip.
+        Headstart.Bundles.ModelBundle.Save(tmp.Combine("one-view"), result.Model, result.Manifest with { TestTimeFlip = false });
+        using var tta = Headstart.Inference.Classifier.Load(tmp.Combine("bundle"));
+        using var clf = Headstart.Inference.Classifier.Load(tmp.Combine("one-view"));
         Assert.Equal(6, result.ValPredictions.Count);
         double largestViewGap = 0;
         foreach (var p in result.ValPredictions)
@@ -97,6 +101,9 @@ public class ImageTtaTests
             float a = clf.Predict(Png(original), top: 2).Top.Single(t => t.Label == label).Probability;
             float b = clf.Predict(Png(mirrored), top: 2).Top.Single(t => t.Label == label).Probability;
             Assert.True(Math.Abs(p.Probability - (a + b) / 2) < 1e-4, $"{p.Path}: TTA {p.Probability}, views {a} and {b}");
+            // And the bundle, which records the flip, scores the image as training's validation did.
+            float bundled = tta.Predict(Png(original), top: 2).Top.Single(t => t.Label == label).Probability;
+            Assert.True(Math.Abs(p.Probability - bundled) < 1e-4, $"{p.Path}: TTA {p.Probability}, the bundle's Classifier {bundled}");
             largestViewGap = Math.Max(largestViewGap, Math.Abs(a - b));
         }
         // Otherwise the check above could not tell TTA from a single view.

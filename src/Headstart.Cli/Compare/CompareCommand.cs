@@ -32,7 +32,10 @@ public static class CompareCommand
     private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (the same for every recipe)", 42);
     private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
     private static readonly Option<int?> MicroBatch = Opt.Maybe<int?>("--micro-batch", "Fine-tuning and same-arch scratch: chunks of at most N images per batch, gradients accumulated (less memory)");
-    private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "Frozen transfer: augmented views per training image", 1);
+    private static readonly Option<int?> AugmentViews = new("--augment-views")
+    {
+        Description = $"Frozen transfer: augmented views per training image (default: train's, from the data: 1 below {TrainingPlanner.MirrorViewBelowPerClass} training images per class, else 0)",
+    };
     private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders", 0.2);
     private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory ('none': a temporary one)");

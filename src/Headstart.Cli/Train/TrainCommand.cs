@@ -37,7 +37,11 @@ public static class TrainCommand
     private static readonly Option<double?> ClipGrad = Opt.Maybe<double?>("--clip-grad", "Clip the gradient norm to this value");
     private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (training is deterministic for a seed on CPU)", 42);
     private static readonly Option<string> Augment = Opt.Choice("--augment", "Augmentation: none, flip (centre crop, random mirror), light (random resized crop + flip), standard (+ rotation, colour jitter)", "light", "none", "flip", "light", "standard");
-    private static readonly Option<int> AugmentViews = Opt.Of("--augment-views", "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops; at most 1 with --augment flip)", 1);
+    private static readonly Option<int?> AugmentViews = new("--augment-views")
+    {
+        Description = "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops; " +
+                      $"at most 1 with --augment flip). Default: from the data, 1 while the smallest class has fewer than {TrainingPlanner.MirrorViewBelowPerClass} training images, else 0",
+    };
     private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
     private static readonly Option<bool> FreezeBn = Opt.Flag("--freeze-bn", "fine-tune/full: keep BatchNorm in inference mode (fixed running statistics) while the layers train (steadier on small datasets, and on data unlike ImageNet)");
@@ -77,6 +81,9 @@ public static class TrainCommand
             var plan = TrainingPlanner.Plan(options, ModelRegistry.Get(options.Model));
             if (parse.GetValue(PlanOnly))
             {
+                // The cached views depend on the data's size: show the plan that would run on it.
+                var scanned = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
+                plan = TrainingPlanner.Plan(options, ModelRegistry.Get(options.Model), DataShape.Of(scanned));
                 foreach (var line in plan.Describe()) output.Line(Markup.Escape(line));
                 return (Shell.Ok, new { plan });
             }

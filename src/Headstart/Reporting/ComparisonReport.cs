@@ -162,7 +162,9 @@ public static class ComparisonReport
             protocol.Add((Comparison.NameOf(recipe), recipe switch
             {
                 Recipe.Frozen => $"train's default plan: {o.Epochs ?? TrainOptions.FrozenRecipeEpochs} epochs on cached features, " +
-                                 $"{o.AugmentViews} extra cached view(s) per image (the first is its mirror image)",
+                                 (o.AugmentViews is int v
+                                     ? $"{v} extra cached view(s) per image (the first is its mirror image)"
+                                     : $"the mirror view cached per image while the smallest class has fewer than {TrainingPlanner.MirrorViewBelowPerClass} training images"),
                 Recipe.FineTune => $"{o.Epochs ?? TrainOptions.FrozenRecipeEpochs} frozen-head epochs on cached features, then " +
                                    $"{o.FineTuneEpochs} unfrozen (SGD, one-cycle, discriminative rates)",
                 Recipe.Scratch => $"budget: {o.ScratchEpochs} epoch(s) at the pretrained model's input size (a forward and backward pass " +

@@ -53,8 +53,9 @@ public sealed record ComparisonOptions
     /// gradients accumulated (<see cref="TrainOptions.MicroBatch"/>), to bound their memory; null: whole batches.</summary>
     public int? MicroBatch { get; init; }
     public int Workers { get; init; }
-    /// <summary>Augmented views per training image for the frozen recipe (each costs one backbone forward).</summary>
-    public int AugmentViews { get; init; } = 1;
+    /// <summary>Augmented views per training image for the frozen recipe (each costs one backbone forward); null:
+    /// train's default, decided from the data (<see cref="TrainOptions.AugmentViews"/>).</summary>
+    public int? AugmentViews { get; init; }
     /// <summary>Feature cache root (null: the default). "none" uses a temporary cache, deleted afterwards, so that the
     /// shot-count runs still reuse the features extracted once.</summary>
     public string? CacheDir { get; init; }

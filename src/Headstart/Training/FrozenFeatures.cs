@@ -80,7 +80,7 @@ public sealed class FrozenFeatures : IDisposable
     /// indexes); a cold run uses it to start building the backbone's session early (<see cref="PendingOrtSession"/>).
     /// </summary>
     public static bool AllCached(ModelSpec spec, ResolvedWeights? weights, ImageDataset data, TrainOptions o) =>
-        TrainingPlanner.Plan(o, spec).Features is { } views && AllCached(spec, weights, data, o, views);
+        TrainingPlanner.Plan(o, spec, DataShape.Of(data)).Features is { } views && AllCached(spec, weights, data, o, views);
 
     internal static bool AllCached(ModelSpec spec, ResolvedWeights? weights, ImageDataset data, TrainOptions o, CachedViews views)
     {

@@ -65,8 +65,10 @@ public sealed record TrainOptions
     public AugmentLevel Augment { get; init; } = AugmentLevel.Light;
     /// <summary>Augmented views per training image precomputed into the feature cache (frozen strategy): 1 = the
     /// mirror image of the centre crop; each further view is a random resized crop + flip. <see cref="AugmentLevel.Flip"/>
-    /// has no further views: it caches at most the mirror image.</summary>
-    public int AugmentViews { get; init; } = 1;
+    /// has no further views: it caches at most the mirror image. Null (the default): decided from the data, the mirror
+    /// view while the smallest class has fewer than <see cref="TrainingPlanner.MirrorViewBelowPerClass"/> training
+    /// images, none from there (bench/README.md measures both sides).</summary>
+    public int? AugmentViews { get; init; }
     /// <summary>Average predictions with the mirrored image (flip TTA; one more backbone pass per image; ignored when
     /// <see cref="Augment"/> is None). The bundle records it (<see cref="BundleManifest.TestTimeFlip"/>) and every
     /// inference path applies it, so the val accuracy training reports is what evaluate and predict get.</summary>

@@ -29,7 +29,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
     {
         var total = Stopwatch.StartNew();
         var spec = ModelRegistry.Get(o.Model);
-        var plan = TrainingPlanner.Plan(o, spec);
+        var plan = TrainingPlanner.Plan(o, spec, DataShape.Of(data));
         CheckData(data);
         var callbacks = Callbacks(o, plan, checkpoint);
         var passes = new BackbonePassCounter();
@@ -108,7 +108,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
     public LrSweep FindLearningRate(ImageDataset data, TrainOptions o, LrFindOptions? sweep = null, CancellationToken ct = default)
     {
         var spec = ModelRegistry.Get(o.Model);
-        var plan = TrainingPlanner.Plan(o, spec);
+        var plan = TrainingPlanner.Plan(o, spec, DataShape.Of(data));
         if (plan.Phases.Count == 0) throw new TrainingPlanException("this plan has no training phase (0 epochs), so there is no learning rate to find");
         CheckData(data);
         int index = plan.Phases.Count - 1;

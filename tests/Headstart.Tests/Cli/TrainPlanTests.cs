@@ -27,6 +27,8 @@ public sealed class TrainPlanTests : IDisposable
         Assert.Equal([5, 2], phases.Select(p => p.GetProperty("frozen_groups").GetInt32()));
         Assert.Equal(3, phases[1].GetProperty("epochs").GetInt32());
         Assert.Contains("phase 1 'unfrozen': 3 epoch(s) on images", r.Stderr.Replace("\n", " "));
+        // --plan reads the data: the cached views are decided from its smallest class.
+        Assert.Contains("the smallest class has 3 training images", System.Text.RegularExpressions.Regex.Replace(r.Stderr, @"\s+", " "));
         Assert.False(Directory.Exists(tmp.Combine("bundle")));
     }
 

@@ -94,6 +94,34 @@ public sealed class TrainingPlannerTests
     }
 
     [Fact]
+    public void TheMirrorViewIsCachedWhileTheSmallestClassIsSmallAndTheNoteSaysWhy()
+    {
+        int t = TrainingPlanner.MirrorViewBelowPerClass;
+        TrainingPlan For(TrainOptions o, int smallest) => TrainingPlanner.Plan(o, ResNet18, new DataShape(10 * smallest + 500, 2, smallest));
+
+        var small = For(new TrainOptions(), t - 1);
+        Assert.Equal(1, small.Features!.TrainViews);
+        Assert.Contains(small.Notes, n => n.Contains($"has {t - 1} training images (< {t})") && n.Contains("--augment-views 0"));
+        var large = For(new TrainOptions(), t);
+        Assert.Equal(0, large.Features!.TrainViews);
+        Assert.Contains(large.Notes, n => n.Contains($"has {t} training images (>= {t})") && n.Contains("--augment-views 1"));
+        // It is the smallest class that decides, not the total.
+        Assert.Equal(1, TrainingPlanner.Plan(new TrainOptions(), ResNet18, new DataShape(100 * t, 5, t - 1)).Features!.TrainViews);
+        // Asked for, the views are what was asked, at any size, with no note; --augment none caches none.
+        foreach (int n in new[] { 5, t, 100 * t })
+        {
+            Assert.Equal(2, For(new TrainOptions { AugmentViews = 2 }, n).Features!.TrainViews);
+            Assert.Empty(For(new TrainOptions { AugmentViews = 0 }, n).Notes);
+            Assert.Equal(0, For(new TrainOptions { Augment = AugmentLevel.None }, n).Features!.TrainViews);
+        }
+        // Without the data (options checked before it is read) the plan is the small-set one.
+        Assert.Equal(1, Plan(new TrainOptions()).Features!.TrainViews);
+        // The plan records the decision: the bundle's plan says what ran.
+        var json = JsonSerializer.Serialize(large, BundleManifest.JsonOptions);
+        Assert.Equal(0, JsonSerializer.Deserialize<TrainingPlan>(json, BundleManifest.JsonOptions)!.Features!.TrainViews);
+    }
+
+    [Fact]
     public void FineTuneIsTheFrozenRecipeOnCachedFeaturesThenTheUnfrozenPhaseOnImages()
     {
         var plan = Plan(new TrainOptions { Strategy = Strategy.FineTune, Epochs = 3, TestTimeFlip = true });

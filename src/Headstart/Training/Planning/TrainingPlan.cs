@@ -21,6 +21,13 @@ public enum PhaseInput
 /// <paramref name="RandomAugment"/>), and the validation images' mirror image when <paramref name="MirroredValidation"/>.</summary>
 public sealed record CachedViews(int TrainViews, AugmentLevel RandomAugment, bool MirroredValidation);
 
+/// <summary>What the planner reads from the data: how many training images, and in the smallest class.</summary>
+public sealed record DataShape(int TrainImages, int Classes, int SmallestClass)
+{
+    public static DataShape Of(ImageDataset data) => new(data.Train.Count, data.Classes.Count,
+        data.Classes.Count == 0 ? 0 : Enumerable.Range(0, data.Classes.Count).Min(c => data.Train.Count(s => s.Label == c)));
+}
+
 /// <summary>
 /// One Fit of the learner. The first <see cref="FrozenGroups"/> layer groups are frozen (requires_grad off, eval mode,
 /// BatchNorm statistics included); the rest train with learning rates spread geometrically from

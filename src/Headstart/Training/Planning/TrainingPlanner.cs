@@ -19,7 +19,7 @@ public static class TrainingPlanner
     /// <summary>With <see cref="TrainOptions.AugmentViews"/> left to the data: the smallest class's training images
     /// below which the frozen recipe caches each image's mirror view. bench/README.md: paired over seeds, it gained
     /// 0.1-0.5 points on average at 20-80 images per class, and lost 0.7 at 100 per class (Fashion-MNIST) and 0.8 at
-    /// about 590 (3,670 flower photos), for 1.0-1.6x the wall time.</summary>
+    /// about 590 (3,670 flower photos), for 1.0-2.1x the wall time.</summary>
     public const int MirrorViewBelowPerClass = 100;
 
     /// <param name="data">The training set's shape, which the default views depend on; null only to check options

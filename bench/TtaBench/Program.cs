@@ -6,24 +6,17 @@
 // Usage: dotnet run -c Release --project bench/TtaBench [-- SEEDS]   (from the repository root; needs ../shared)
 using System.Diagnostics;
 using Headstart.Bundles;
+using Headstart.Bench.Shared;
 using Headstart.Data;
 using Headstart.Inference;
 using Headstart.Training;
 
 int seeds = args.Length > 0 ? int.Parse(args[0]) : 5;
-string repo = Directory.GetCurrentDirectory();
-string flowers = Path.GetFullPath(Path.Combine(repo, "..", "shared", "datasets", "flowers-small"));
+string flowers = BenchSets.FlowersSmall;
 var work = Directory.CreateTempSubdirectory("headstart-tta-");
 try
 {
-    // The 2-class subset: links to two of flowers-small's class folders.
-    string two = Path.Combine(work.FullName, "flowers-2");
-    foreach (var split in new[] { "train", "val" })
-    {
-        Directory.CreateDirectory(Path.Combine(two, split));
-        foreach (var cls in new[] { "daisy", "dandelion" })
-            Directory.CreateSymbolicLink(Path.Combine(two, split, cls), Path.Combine(flowers, split, cls));
-    }
+    string two = BenchSets.TwoFlowers(work.FullName);
     var sets = new List<(string Name, Func<int, ImageDataset> Load)>
     {
         ("flowers-small (5 classes, 80/class)", _ => ImageFolder.Load(flowers)),

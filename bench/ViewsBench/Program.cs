@@ -5,24 +5,16 @@
 // Fashion-MNIST subsets, growing in images per class.
 // Usage: dotnet run -c Release --project bench/ViewsBench [-- SEEDS]   (from the repository root; needs ../shared)
 using System.Diagnostics;
+using Headstart.Bench.Shared;
 using Headstart.Data;
 using Headstart.Training;
 
 int seeds = args.Length > 0 ? int.Parse(args[0]) : 5;
-string repo = Directory.GetCurrentDirectory();
-string flowers = Path.GetFullPath(Path.Combine(repo, "..", "shared", "datasets", "flowers-small"));
 var work = Directory.CreateTempSubdirectory("headstart-views-");
 try
 {
-    string two = Path.Combine(work.FullName, "flowers-2");
-    foreach (var split in new[] { "train", "val" })
-    {
-        Directory.CreateDirectory(Path.Combine(two, split));
-        foreach (var cls in new[] { "daisy", "dandelion" })
-            Directory.CreateSymbolicLink(Path.Combine(two, split, cls), Path.Combine(flowers, split, cls));
-    }
-    var allFlowers = ImageFolder.Load(flowers);
-    var twoFlowers = ImageFolder.Load(two);
+    var allFlowers = ImageFolder.Load(BenchSets.FlowersSmall);
+    var twoFlowers = ImageFolder.Load(BenchSets.TwoFlowers(work.FullName));
     // (data set, images per class, seeds, loader: seed -> data)
     var cases = new List<(string Name, int PerClass, int Seeds, Func<int, ImageDataset> Load)>
     {

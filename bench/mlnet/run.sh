@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Headstart's default frozen recipe against the ML.NET peer (issue 21), the same ImageNet ResNet18 ONNX file on both
+# sides, cold (fresh caches), one process per run under /usr/bin/time: flowers-small (400 / 200) and a Fashion-MNIST
+# export with 300 training images per class (3,000 / 1,000). Headstart runs three ways: the default (the cached views
+# decided from the data), the mirror view forced (--augment-views 1) and the centre crop only (--augment-views 0).
+#   bench/mlnet/run.sh          (needs ../shared; HEADSTART_BENCH_NO_BUILD=1 reuses the build)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if [ -z "${HEADSTART_BENCH_NO_BUILD:-}" ]; then
+  dotnet build "$ROOT/Headstart.slnx" -c Release -nologo -v q -clp:ErrorsOnly >&2
+  "$ROOT/scripts/publish-cli.sh"
+  dotnet build "$ROOT/bench/MlNetPeer" -c Release -nologo -v q -clp:ErrorsOnly >&2
+fi
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+flowers="$(cd "$ROOT/../shared/datasets/flowers-small" && pwd)"
+dotnet "$ROOT/bench/Headstart.Bench/bin/Release/net10.0/Headstart.Bench.dll" fashion-mnist "$work/fashion-300" \
+  --per-class 300 --val-per-class 100 --seed 1 >&2
+
+run() {   # run NAME DIR LABEL COMMAND...: one cold run, one table row
+  local name="$1" dir="$2" label="$3"; shift 3
+  rm -rf "$work/cache" "$work/out"
+  HEADSTART_CACHE="$work/cache" /usr/bin/time -f '%e %M' -o "$work/time" "$@" > "$work/stdout" 2> "$work/stderr" \
+    || { tail -20 "$work/stderr" >&2; exit 1; }
+  read -r wall rss < "$work/time"
+  local acc
+  acc="$(tail -1 "$work/stdout" | grep -oE '"(val_)?accuracy":[0-9.eE+-]+' | head -1 | cut -d: -f2)"
+  printf '| %s | %s | %s | %s | %.1f s | %d MB |\n' "$name" "$(find "$dir/train" -type f | wc -l) / $(find "$dir/val" -type f | wc -l)" \
+    "$label" "$(awk -v a="$acc" 'BEGIN { printf "%.1f %%", 100 * a }')" "$wall" "$(( rss / 1024 ))"
+}
+
+echo "| data | train / val | system | val accuracy | wall (cold) | peak RSS |"
+echo "|---|---|---|---|---|---|"
+for set in "flowers-small:$flowers" "Fashion-MNIST 300/class:$work/fashion-300"; do
+  name="${set%%:*}" dir="${set#*:}"
+  run "$name" "$dir" "Headstart default (views from the data)" "$ROOT/headstart" train "$dir" --out "$work/out" --json
+  run "$name" "$dir" "Headstart --augment-views 1 (mirror view)" "$ROOT/headstart" train "$dir" --out "$work/out" --augment-views 1 --json
+  run "$name" "$dir" "Headstart --augment-views 0 (centre only)" "$ROOT/headstart" train "$dir" --out "$work/out" --augment-views 0 --json
+  run "$name" "$dir" "ML.NET 5.0.1 DnnFeaturizeImage ResNet18 + L-BFGS" dotnet "$ROOT/bench/MlNetPeer/bin/Release/net10.0/MlNetPeer.dll" "$dir"
+done

@@ -109,13 +109,7 @@ public sealed class Classifier : IDisposable
         if (images.Count == 0) return [];
         int n = images.Count;
         float[] probs;                                                          // (B, C)
-        if (onnx is not null)
-        {
-            int len = transform.OutputLength;
-            var buffer = new float[n * len];
-            Parallel.For(0, n, i => transform.Apply(images[i], new Random(0), buffer.AsSpan(i * len, len)));
-            probs = onnx.Probabilities(buffer, n);
-        }
+        if (onnx is not null) probs = onnx.Probabilities(Views(images, transform), n);
         else lock (gate) probs = TorchProbabilities(model!, images, transform, mirrored);
         int c = Classes.Count;
         top = Math.Clamp(top, 1, c);
@@ -133,18 +127,26 @@ public sealed class Classifier : IDisposable
     internal static float[] TorchProbabilities(ImageClassifier model, IReadOnlyList<DecodedImage> images, ImageTransform view,
         ImageTransform? mirroredView)
     {
-        int n = images.Count, len = view.OutputLength, s = view.OutputSize, views = mirroredView is null ? 1 : 2;
-        var buffer = new float[views * n * len];                                 // (V·N, 3, S, S): plain views, then mirrored
-        Parallel.For(0, n, i =>
-        {
-            view.Apply(images[i], new Random(0), buffer.AsSpan(i * len, len));
-            mirroredView?.Apply(images[i], new Random(0), buffer.AsSpan((n + i) * len, len));
-        });
+        int n = images.Count, s = view.OutputSize, views = mirroredView is null ? 1 : 2;
+        var buffer = mirroredView is null ? Views(images, view) : Views(images, view, mirroredView);   // (V·N, 3, S, S)
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var p = nn.functional.softmax(model.forward(tensor(buffer).reshape(views * n, 3, s, s)), 1);   // (V·N, K)
         if (views == 2) p = p.reshape(2, n, -1).mean([0]);                       // (N, K)
         return p.contiguous().data<float>().ToArray();
+    }
+
+    /// <summary>(V·N, 3, S, S) planar floats: every image through the first view, then every image through the next
+    /// (decoding and resizing in parallel over the images).</summary>
+    internal static float[] Views(IReadOnlyList<DecodedImage> images, params ImageTransform[] views)
+    {
+        int n = images.Count, len = views[0].OutputLength;
+        var buffer = new float[views.Length * n * len];
+        Parallel.For(0, n, i =>
+        {
+            for (int v = 0; v < views.Length; v++) views[v].Apply(images[i], new Random(0), buffer.AsSpan((v * n + i) * len, len));
+        });
+        return buffer;
     }
 
     public void Dispose()

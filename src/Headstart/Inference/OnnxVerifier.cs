@@ -33,10 +33,7 @@ public static class OnnxVerifier
         int n = images.Count;
         var mean = preprocessing.MeanImage is { } mi ? meanImage ?? MeanImages.Get(mi) : null;
         var torchTransform = ImageTransform.Eval(preprocessing, mean);
-        var rawTransform = ImageTransform.Eval(Classifier.RawRgb(preprocessing));
-        int len = rawTransform.OutputLength;
-        float[] rgb = new float[n * len];
-        Parallel.For(0, n, i => rawTransform.Apply(images[i], new Random(0), rgb.AsSpan(i * len, len)));
+        float[] rgb = Classifier.Views(images, ImageTransform.Eval(Classifier.RawRgb(preprocessing)));          // (N, 3, S, S)
 
         model.eval();
         float[] expected = Classifier.TorchProbabilities(model, images, torchTransform,

@@ -24,8 +24,12 @@ public sealed record CachedViews(int TrainViews, AugmentLevel RandomAugment, boo
 /// <summary>What the planner reads from the data: how many training images, and in the smallest class.</summary>
 public sealed record DataShape(int TrainImages, int Classes, int SmallestClass)
 {
-    public static DataShape Of(ImageDataset data) => new(data.Train.Count, data.Classes.Count,
-        data.Classes.Count == 0 ? 0 : Enumerable.Range(0, data.Classes.Count).Min(c => data.Train.Count(s => s.Label == c)));
+    public static DataShape Of(ImageDataset data)
+    {
+        var perClass = new int[data.Classes.Count];   // one pass over the training set, whatever the class count
+        foreach (var s in data.Train) perClass[s.Label]++;
+        return new(data.Train.Count, perClass.Length, perClass.Length == 0 ? 0 : perClass.Min());
+    }
 }
 
 /// <summary>

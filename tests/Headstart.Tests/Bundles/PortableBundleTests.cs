@@ -79,6 +79,21 @@ public class PortableBundleTests : IClassFixture<FrozenBackboneBundleTests.Train
     }
 
     [Fact]
+    public void TheSampleAppPredictsFromACopiedBundleAsTheLibraryDoes()
+    {
+        // samples/ClassifierApp (the library alone) on the frozen bundle moved elsewhere: backbone copy, head, mean image.
+        string moved = CopyOf("sample-app");
+        string image = Directory.EnumerateFiles(Path.Combine(fx.Data, "val"), "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
+        using var clf = Classifier.Load(Bundle);
+        var expected = clf.PredictFile(image);
+        var (code, stdout, stderr) = Headstart.Tests.Export.SampleAppTests.RunSample(moved, image);
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        var fields = stdout.Trim().Split('\t');
+        Assert.Equal(expected.Label, fields[1]);
+        Assert.Equal(expected.Probability, float.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture), 1e-3f);
+    }
+
+    [Fact]
     public void ABundleWithoutItsMeanImageLoadsFromTheInstallationAndADamagedOneIsRefused()
     {
         var original = Probabilities(Bundle);

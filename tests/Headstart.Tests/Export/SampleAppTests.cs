@@ -10,7 +10,7 @@ namespace Headstart.Tests.Export;
 /// <summary>samples/ClassifierApp, as built with the solution, runs on a bundle and on its exported .onnx.</summary>
 public sealed class SampleAppTests
 {
-    private static (int Code, string Stdout, string Stderr) RunSample(params string[] args)
+    internal static (int Code, string Stdout, string Stderr) RunSample(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ClassifierApp.dll"));

@@ -22,6 +22,7 @@ root.Subcommands.Add(Headstart.Cli.Demo.DemoCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Report.ReportCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Compare.CompareCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Export.ExportCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Extract.ExtractCommand.Create());
 root.Subcommands.Add(EngineCheckFirst.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -13,7 +13,17 @@ public sealed class ConsoleReporter : ITrainingReporter
     private ProgressContext? ctx;
     // Phases nest (a comparison's runs, a run's feature extraction): the innermost one advances. Task is null when
     // not interactive; Name is the caption a phase goes back to when it ends.
-    private sealed record Phase(ProgressTask? Task, string Name);
+    private sealed record Phase(ProgressTask? Task, string Name, int Total)
+    {
+        public readonly System.Diagnostics.Stopwatch Clock = System.Diagnostics.Stopwatch.StartNew();
+        public long Done;
+        public double LastLine;
+    }
+
+    /// <summary>Seconds between progress lines when not interactive (a cluster's log, a pipe): HEADSTART_PROGRESS_SECONDS,
+    /// default 10.</summary>
+    private static readonly double LineEvery =
+        double.TryParse(Environment.GetEnvironmentVariable("HEADSTART_PROGRESS_SECONDS"), System.Globalization.CultureInfo.InvariantCulture, out double s) && s >= 0 ? s : 10;
     private readonly Stack<Phase> phases = new();
     private ProgressTask? epochTask;
     private int epochBatches;
@@ -61,12 +71,22 @@ public sealed class ConsoleReporter : ITrainingReporter
     {
         string caption = Markup.Escape(name);
         if (ctx is null) output.Line($"{caption}...");
-        phases.Push(new Phase(ctx?.AddTask(caption, maxValue: Math.Max(1, total)), caption));
+        phases.Push(new Phase(ctx?.AddTask(caption, maxValue: Math.Max(1, total)), caption, total));
     }
 
     public void AdvancePhase(int n)
     {
-        if (phases.TryPeek(out var phase)) phase.Task?.Increment(n);
+        if (!phases.TryPeek(out var phase)) return;
+        phase.Task?.Increment(n);
+        phase.Done += n;
+        // Not interactive: a line now and then, with the rate and the time left, that a log keeps readable.
+        double t = phase.Clock.Elapsed.TotalSeconds;
+        if (ctx is not null || phase.Total <= 0 || t - phase.LastLine < LineEvery || phase.Done >= phase.Total) return;
+        phase.LastLine = t;
+        double rate = phase.Done / Math.Max(t, 1e-9);
+        var eta = TimeSpan.FromSeconds(rate > 0 ? (phase.Total - phase.Done) / rate : 0);
+        output.Line($"[grey]  {phase.Done}/{phase.Total} ({100.0 * phase.Done / phase.Total:F0}%), {rate:F1}/s, " +
+                    $"elapsed {TimeSpan.FromSeconds(t):hh\\:mm\\:ss}, ETA {eta:hh\\:mm\\:ss}[/]");
     }
 
     public void EndPhase()

@@ -49,7 +49,9 @@ public static class Shell
     /// the user's to fix: their message, exit 1 (or 2 for usage). Anything else is a bug: exit 70, a short message, the
     /// stack trace in a log file and, under --verbose, on stderr.
     /// </summary>
-    public static int Run(ParseResult parse, Func<Output, (int Code, object? Result)> body)
+    /// <param name="userErrorCode">The exit code of a user error, when a verb has its own contract (extract's
+    /// permanent and transient failures); default 1, or 2 for usage.</param>
+    public static int Run(ParseResult parse, Func<Output, (int Code, object? Result)> body, Func<Exception, int>? userErrorCode = null)
     {
         var output = new Output(parse.GetValue(Json));
         try
@@ -60,7 +62,7 @@ public static class Shell
         }
         catch (Exception ex) when (IsUserError(ex))
         {
-            int code = ex switch { CliException ce => ce.ExitCode, TrainingPlanException => UsageError, _ => RuntimeError };
+            int code = userErrorCode?.Invoke(ex) ?? ex switch { CliException ce => ce.ExitCode, TrainingPlanException => UsageError, _ => RuntimeError };
             output.Error(ex.Message);
             output.Finish(new { error = ex.Message, error_type = ex.GetType().Name }, code);
             return code;

@@ -12,17 +12,24 @@ namespace Headstart.Cli.Train;
 /// <summary>headstart train DATA: the transfer-learning recipe end to end, saved as a bundle.</summary>
 public static class TrainCommand
 {
-    private static readonly Argument<string> Data = new("data") { Description = "ImageFolder root: train/ + val/ with one subfolder per class, or class subfolders (split with --val-split)" };
-    private static readonly Option<string> Model = Opt.Of("--model", "Model name (see 'headstart models'), or onnx:PATH for a backbone brought as an ONNX file (frozen strategy; sidecar PATH.json: feature_output, preprocessing)", ModelRegistry.DefaultModel);
-    private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Pretrained weights file (.pth zip/legacy, .safetensors, .onnx) overriding the default source");
+    private static readonly Argument<string?> Data = new("data")
+    {
+        Description = "ImageFolder root (train/ + val/ with one subfolder per class, or class subfolders split with --val-split), or a manifest (.csv or .jsonl: path,label[,split])",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+    private static readonly Option<string?> Features = Opt.Maybe<string>("--features", "Train the head on the features that 'headstart extract' wrote into this directory (every shard), instead of on DATA");
+    internal static readonly Option<string> Model = Opt.Of("--model", "Model name (see 'headstart models'), or onnx:PATH for a backbone brought as an ONNX file (frozen strategy; sidecar PATH.json: feature_output, preprocessing)", ModelRegistry.DefaultModel);
+    internal static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Pretrained weights file (.pth zip/legacy, .safetensors, .onnx) overriding the default source");
     private static readonly Option<bool> NoPretrained = Opt.Flag("--no-pretrained", "Train from random initialisation (the scratch baseline)");
+    internal static Option<string?> OutOption => Out;
+    internal static Option<string?> ResumeOption => Resume;
     private static readonly Option<string?> Out = Opt.Maybe<string>("--out", "Bundle directory to write (default: ./<data-folder-name>-<model>)");
     private static readonly Option<string> Strategy = Opt.Choice("--strategy", "frozen: cached features + head (fast); fine-tune: head, then unfreeze; full: train everything", "frozen", "frozen", "fine-tune", "full");
     private static readonly Option<string?> Freeze = Opt.Maybe<string>("--freeze", "frozen: features (all but the classifier section: the cached fast path, the default) or N = freeze the first N layer groups; fine-tune: N groups stay frozen after the head phase (default none); see --plan");
     private static readonly Option<bool> PlanOnly = Opt.Flag("--plan", "Print the training plan (phases, inputs, frozen groups, learning rates, schedules) and exit without training");
     private static readonly Option<int> Epochs = Opt.Of("--epochs", "Training epochs (after the frozen epochs for fine-tune)", 25);
     private static readonly Option<int?> FreezeEpochs = Opt.Maybe<int?>("--freeze-epochs", "fine-tune: epochs of the frozen-head phase first; with a pretrained backbone they train on cached features with the frozen recipe (default 25, cheap), else 1");
-    private static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
+    internal static readonly Option<int> BatchSize = Opt.Of("--batch-size", "Mini-batch size", 32);
     private static readonly Option<int?> MicroBatch = Opt.Maybe<int?>("--micro-batch", "fine-tune/full: run each batch in chunks of at most N images, accumulating gradients (less memory, same optimiser step; BatchNorm normalises each chunk)");
     private static readonly Option<double?> Lr = Opt.Maybe<double?>("--lr", "Peak learning rate (default: 0.01 SGD, 0.001 AdamW)");
     private static readonly Option<double?> FineTuneLr = Opt.Maybe<double?>("--fine-tune-lr", "fine-tune: peak LR of the unfrozen phase, for the head; earlier layer groups get geometrically less, down to 1/100 (default: --lr / 2)");
@@ -35,23 +42,23 @@ public static class TrainCommand
     private static readonly Option<bool> Nesterov = Opt.Flag("--nesterov", "Nesterov momentum (SGD)");
     private static readonly Option<double> LabelSmoothing = Opt.Of("--label-smoothing", "Label smoothing of the cross-entropy loss", 0.0);
     private static readonly Option<double?> ClipGrad = Opt.Maybe<double?>("--clip-grad", "Clip the gradient norm to this value");
-    private static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (training is deterministic for a seed on CPU)", 42);
-    private static readonly Option<string> Augment = Opt.Choice("--augment", "Augmentation: none, flip (centre crop, random mirror), light (random resized crop + flip), standard (+ rotation, colour jitter)", "light", "none", "flip", "light", "standard");
-    private static readonly Option<int?> AugmentViews = new("--augment-views")
+    internal static readonly Option<int> Seed = Opt.Of("--seed", "Random seed (training is deterministic for a seed on CPU)", 42);
+    internal static readonly Option<string> Augment = Opt.Choice("--augment", "Augmentation: none, flip (centre crop, random mirror), light (random resized crop + flip), standard (+ rotation, colour jitter)", "light", "none", "flip", "light", "standard");
+    internal static readonly Option<int?> AugmentViews = new("--augment-views")
     {
         Description = "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops; " +
                       $"at most 1 with --augment flip). Default: from the data, 1 while the smallest class has fewer than {TrainingPlanner.MirrorViewBelowPerClass} training images, else 0",
     };
-    private static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
+    internal static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
     private static readonly Option<bool> FreezeBn = Opt.Flag("--freeze-bn", "fine-tune/full: keep BatchNorm in inference mode (fixed running statistics) while the layers train (steadier on small datasets, and on data unlike ImageNet)");
     private static readonly Option<bool> KeepBest = Opt.Flag("--keep-best", "Keep the weights of the best validation epoch (selection on val: its accuracy becomes optimistic)");
-    private static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
+    internal static readonly Option<int> Workers = Opt.Of("--workers", "Decode threads (0 = number of cores)", 0);
     private static readonly Option<string?> Resume = Opt.Maybe<string>("--resume", "Continue an interrupted run from its checkpoint: the bundle path it was writing (uses BUNDLE.checkpoint) or a checkpoint directory; training options come from the checkpoint");
     private static readonly Option<string?> CheckpointDir = Opt.Maybe<string>("--checkpoint-dir", "Where to write a checkpoint after every epoch (default: OUT.checkpoint next to the bundle, removed once the bundle is saved; 'none' disables)");
     private static readonly Option<double> CheckpointEvery = Opt.Of("--checkpoint-every", "Seconds: skip an epoch's checkpoint when the last one is younger (a resumed run repeats those epochs); 0 = after every epoch", 10.0);
-    private static readonly Option<string> Engine = Opt.Choice("--engine", "frozen: engine for the backbone pass (auto: ONNX Runtime for resnet18-cntk's .onnx weights, else TorchSharp)", "auto", "auto", "torch", "onnx");
-    private static readonly Option<bool> Tta = Opt.Flag("--tta", "Average validation predictions with the mirrored image (flip test-time augmentation: one more pass per val image). evaluate and predict don't apply it, so the bundle's val accuracy is then the TTA one");
+    internal static readonly Option<string> Engine = Opt.Choice("--engine", "frozen: engine for the backbone pass (auto: ONNX Runtime for resnet18-cntk's .onnx weights, else TorchSharp)", "auto", "auto", "torch", "onnx");
+    internal static readonly Option<bool> Tta = Opt.Flag("--tta", "Average validation predictions with the mirrored image (flip test-time augmentation: one more pass per val image). evaluate and predict don't apply it, so the bundle's val accuracy is then the TTA one");
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
 
     public static Command Create()
@@ -60,12 +67,19 @@ public static class TrainCommand
         {
             Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, MicroBatch, Lr, FineTuneLr, Optimizer, Schedule,
             StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
-            Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir, CheckpointEvery, PlanOnly,
+            Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir, CheckpointEvery, PlanOnly, Features,
+            Extract.ExtractCommand.Root, Extract.ExtractCommand.AllowOutside,
         };
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
-            string data = parse.GetValue(Data)!;
             var options = ReadOptions(parse);
+            if (parse.GetValue(Features) is { } featuresDir)
+            {
+                if (parse.GetValue(Data) is not null) throw new CliException("pass DATA or --features, not both", Shell.UsageError);
+                return TrainFromFeatures.Run(parse, output, featuresDir, options);
+            }
+            string data = parse.GetValue(Data) ?? throw new CliException("DATA is required: an image folder or a manifest (or --features DIR)", Shell.UsageError);
+            ImageDataset Open() => ImageDatasets.Open(data, options.ValSplit, options.Seed, parse.GetValue(Extract.ExtractCommand.Root), parse.GetValue(Extract.ExtractCommand.AllowOutside));
             double checkpointEvery = Seconds(parse.GetValue(CheckpointEvery), "--checkpoint-every");
             string? resume = parse.GetValue(Resume) is { } r ? Checkpoint.Resolve(r) : null;
             if (resume is not null)
@@ -82,7 +96,7 @@ public static class TrainCommand
             if (parse.GetValue(PlanOnly))
             {
                 // The cached views depend on the data's size: show the plan that would run on it.
-                var scanned = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
+                var scanned = Open();
                 plan = TrainingPlanner.Plan(options, ModelRegistry.Get(options.Model), DataShape.Of(scanned));
                 foreach (var line in plan.Describe()) output.Line(Markup.Escape(line));
                 return (Shell.Ok, new { plan });
@@ -102,7 +116,7 @@ public static class TrainCommand
             if (resume is null && checkpointDir is not null && File.Exists(Path.Combine(checkpointDir, Checkpoint.StateFile)))
                 output.Warn($"starting over: the checkpoint of an interrupted run in {checkpointDir} will be replaced (continue it with --resume {outDir})");
             ImageDataset dataset;
-            using (timings.Measure("scan")) dataset = ImageFolder.Load(data, new ImageFolderOptions { ValSplit = options.ValSplit, Seed = options.Seed });
+            using (timings.Measure("scan")) dataset = Open();
             output.Line($"[bold]{Markup.Escape(options.Model)}[/] on [bold]{Markup.Escape(data)}[/]: {dataset.Classes.Count} classes " +
                         $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +
                         $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}, " +
@@ -112,42 +126,52 @@ public static class TrainCommand
             var reporter = new ConsoleReporter(output);
             var checkpoint = checkpointDir is null ? null : new CheckpointOptions(checkpointDir, resume, checkpointEvery);
             using var result = reporter.Run(() => new TransferTrainer(reporter, timings).Train(dataset, options, checkpoint));
-            // The report is written into the bundle's temp directory, so it is part of the atomic write.
-            using (timings.Measure("save"))
-                ModelBundle.Save(outDir, result, tmp =>
-                {
-                    using var _ = timings.Measure("report");
-                    TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions));
-                });
-            // The bundle is the finished product; the checkpoint only served to survive an interruption.
-            if (checkpointDir is not null && Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
-            MetricsView.Write(output, result.Metrics);
-            int skippedCount = result.Manifest.Dataset?.SkippedCount ?? 0;
-            output.Line($"val accuracy [bold green]{result.Metrics.Accuracy:P1}[/], {result.Manifest.TrainSeconds:F1}s" +
-                        (skippedCount > 0 ? $", {skippedCount} file(s) skipped" : "") + $"; bundle saved to [bold]{Markup.Escape(Path.GetFullPath(outDir))}[/]");
-            output.Line($"report: [bold]{Markup.Escape(Path.GetFullPath(Path.Combine(outDir, TrainingReport.FileName)))}[/]");
-            output.Line($"predict with: headstart predict {Markup.Escape(outDir)} IMAGE...");
-            return (Shell.Ok, new
-            {
-                val_accuracy = result.Metrics.Accuracy,
-                macro_f1 = result.Metrics.MacroF1,
-                bundle = Path.GetFullPath(outDir),
-                report = Path.GetFullPath(Path.Combine(outDir, TrainingReport.FileName)),
-                model = options.Model,
-                classes = dataset.Classes,
-                train_count = dataset.Train.Count,
-                val_count = dataset.Val.Count,
-                skipped = skippedCount,
-                train_seconds = result.Manifest.TrainSeconds,
-                epochs = result.Manifest.History?.Count ?? 0,
-                resumed_from = resume,
-                timings = timings.ToDictionary(),
-            });
+            return Finish(output, result, dataset, outDir, checkpointDir, timings, new { model = options.Model, resumed_from = resume });
         }));
         return cmd;
     }
 
-    private static string DefaultOut(string data, string model) =>
+    /// <summary>Saves the bundle and its report, removes the checkpoint, and prints the summary (and the JSON result).</summary>
+    internal static (int, object?) Finish(Output output, TrainResult result, ImageDataset dataset, string outDir, string? checkpointDir,
+        StageTimings timings, object? extra = null)
+    {
+        // The report is written into the bundle's temp directory, so it is part of the atomic write.
+        using (timings.Measure("save"))
+            ModelBundle.Save(outDir, result, tmp =>
+            {
+                using var _ = timings.Measure("report");
+                TrainingReport.WriteInto(tmp, result.Manifest, ReportData.Collect(dataset, dataset.Classes, result.ValPredictions));
+            });
+        // The bundle is the finished product; the checkpoint only served to survive an interruption.
+        if (checkpointDir is not null && Directory.Exists(checkpointDir)) Directory.Delete(checkpointDir, recursive: true);
+        MetricsView.Write(output, result.Metrics);
+        int skippedCount = result.Manifest.Dataset?.SkippedCount ?? 0;
+        output.Line($"val accuracy [bold green]{result.Metrics.Accuracy:P1}[/], {result.Manifest.TrainSeconds:F1}s" +
+                    (skippedCount > 0 ? $", {skippedCount} file(s) skipped" : "") + $"; bundle saved to [bold]{Markup.Escape(Path.GetFullPath(outDir))}[/]");
+        output.Line($"report: [bold]{Markup.Escape(Path.GetFullPath(Path.Combine(outDir, TrainingReport.FileName)))}[/]");
+        output.Line($"predict with: headstart predict {Markup.Escape(outDir)} IMAGE...");
+        var json = System.Text.Json.JsonSerializer.SerializeToNode(new
+        {
+            val_accuracy = result.Metrics.Accuracy,
+            macro_f1 = result.Metrics.MacroF1,
+            bundle = Path.GetFullPath(outDir),
+            report = Path.GetFullPath(Path.Combine(outDir, TrainingReport.FileName)),
+            model = result.Manifest.Arch,
+            classes = dataset.Classes,
+            train_count = dataset.Train.Count,
+            val_count = dataset.Val.Count,
+            skipped = skippedCount,
+            train_seconds = result.Manifest.TrainSeconds,
+            epochs = result.Manifest.History?.Count ?? 0,
+            timings = timings.ToDictionary(),
+        }, Shell.JsonOptions)!.AsObject();
+        if (extra is not null)
+            foreach (var (k, v) in System.Text.Json.JsonSerializer.SerializeToNode(extra, Shell.JsonOptions)!.AsObject().ToList())
+                json[k] = v?.DeepClone();
+        return (Shell.Ok, json);
+    }
+
+    internal static string DefaultOut(string data, string model) =>
         $"{new DirectoryInfo(Path.GetFullPath(data)).Name}-{(OnnxBackbone.Names(model) ? Path.GetFileNameWithoutExtension(model) : model)}";
 
     /// <summary>The bundle a resumed run writes: the path given to --resume, or the checkpoint's bundle sibling.</summary>

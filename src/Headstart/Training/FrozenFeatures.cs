@@ -22,12 +22,14 @@ public enum FeatureEngine
 /// </summary>
 public sealed class FrozenFeatures : IDisposable
 {
-    public required Tensor TrainX { get; init; }     // (N_train_rows, D)
-    public required long[] TrainY { get; init; }
-    public required Tensor ValX { get; init; }       // (N_val, D)
-    public required long[] ValY { get; init; }
+    /// <summary>(N_train_rows, D): each pass's rows in turn (centre crops, then each cached view), rows in sample order.</summary>
+    public required IFeatureRows Train { get; init; }
+    /// <summary>(N_val, D), centre crops.</summary>
+    public required IFeatureRows Val { get; init; }
+    public long[] ValY => Val.Labels;
     public required int[] ValRows { get; init; }     // index into ImageDataset.Val per row
-    public Tensor? ValMirrorX { get; init; }         // (N_val, D), same rows as ValX, for flip TTA
+    /// <summary>(N_val, D), the same rows as <see cref="Val"/> mirrored, for flip TTA.</summary>
+    public IFeatureRows? ValMirror { get; init; }
     public required string Engine { get; init; }
     /// <summary>SHA-256 of the backbone's weights file, when the disk cache computed it (it keys the cache).</summary>
     public string? WeightsSha256 { get; init; }
@@ -50,15 +52,24 @@ public sealed class FrozenFeatures : IDisposable
         return requested == FeatureEngine.Auto ? (ort ? FeatureEngine.Onnx : FeatureEngine.Torch) : requested;
     }
 
-    private enum ViewKind { Centre, Mirror, Random }
+    internal enum ViewKind { Centre, Mirror, Random }
 
     /// <summary>One backbone pass over a split: which images, which view (its transform), and the view's cache name.</summary>
-    private sealed record ViewPass(IReadOnlyList<ImageSample> Samples, ViewKind Kind, string Name, int Seed, bool Val);
+    internal sealed record ViewPass(IReadOnlyList<ImageSample> Samples, ViewKind Kind, string Name, int Seed, bool Val)
+    {
+        /// <summary>The transform of this pass's view.</summary>
+        public ImageTransform Transform(Preprocessing pre, CachedViews views, float[]? meanImage) => Kind switch
+        {
+            ViewKind.Centre => ImageTransform.Eval(pre, meanImage),
+            ViewKind.Mirror => ImageTransform.EvalMirrored(pre, meanImage),
+            _ => ImageTransform.Train(pre, views.RandomAugment, meanImage),
+        };
+    }
 
     /// <summary>The passes of a plan's cached views, in extraction order: the training images' centre crop, their
     /// mirror image (1 view or more) and random augmented views, then the validation centre crop and, with mirrored
     /// validation views, its mirror.</summary>
-    private static List<ViewPass> Passes(ImageDataset data, CachedViews views, int seed)
+    internal static List<ViewPass> Passes(ImageDataset data, CachedViews views, int seed)
     {
         var passes = new List<ViewPass> { new(data.Train, ViewKind.Centre, "centre", 0, false) };
         if (views.TrainViews >= 1) passes.Add(new(data.Train, ViewKind.Mirror, "mirror", 0, false));
@@ -176,37 +187,50 @@ public sealed class FrozenFeatures : IDisposable
         foreach (var p in parts) p.Dispose();
         return new FrozenFeatures
         {
-            TrainX = trainX, TrainY = [.. labels], ValX = valX, ValY = valY, ValRows = valRows, ValMirrorX = valMirror,
+            Train = new TensorRows(trainX, [.. labels]), Val = new TensorRows(valX, valY), ValRows = valRows,
+            ValMirror = valMirror is null ? null : new TensorRows(valMirror, valY),
             Engine = engine == FeatureEngine.Onnx ? "onnxruntime" : "torchsharp", CacheHits = hits, Extracted = total - hits, Views = views,
             WeightsSha256 = weightsHash,
         };
     }
 
     /// <summary>The training rows as shuffled mini-batches (the head's training set).</summary>
-    public TensorBatchSource TrainBatches(int batchSize, int seed) => new(TrainX, tensor(TrainY), batchSize, seed);
+    public FeatureBatchSource TrainBatches(int batchSize, int seed) => new(Train, batchSize, seed);
 
     /// <summary>The validation rows (centre views), for per-epoch validation of the head.</summary>
-    public TensorBatchSource ValBatches(int seed) => new(ValX, tensor(ValY), 256, seed);
+    public FeatureBatchSource ValBatches(int seed) => new(Val, 256, seed);
 
-    /// <summary>Validation logits of the classifier section, averaged in probability space with the mirrored view.</summary>
+    /// <summary>Rows per forward pass when evaluating: bounds memory on a big validation set, and fixes the chunks so
+    /// that rows in memory and rows on disk give the same numbers.</summary>
+    private const int EvalChunk = 4096;
+
+    /// <summary>Validation log-probabilities (N, C) of the classifier section, averaged in probability space with the
+    /// mirrored view.</summary>
     public Tensor ValLogProbabilities(ImageClassifier model)
     {
         model.eval();
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var logp = nn.functional.log_softmax(model.ForwardClassifier(ValX), 1);        // (N, C)
-        if (ValMirrorX is not null)
+        var chunks = new List<Tensor>();
+        for (long start = 0; start < Val.Count; start += EvalChunk)
         {
-            var mirrored = nn.functional.log_softmax(model.ForwardClassifier(ValMirrorX), 1);
-            logp = logp.exp().add(mirrored.exp(), Scalars.One).div(Scalars.Of(2)).log();   // mean of the two views' probabilities
+            long[] rows = new long[Math.Min(EvalChunk, Val.Count - start)];
+            for (int i = 0; i < rows.Length; i++) rows[i] = start + i;
+            var logp = nn.functional.log_softmax(model.ForwardClassifier(Val.Gather(rows)), 1);        // (B, C)
+            if (ValMirror is not null)
+            {
+                var mirrored = nn.functional.log_softmax(model.ForwardClassifier(ValMirror.Gather(rows)), 1);
+                logp = logp.exp().add(mirrored.exp(), Scalars.One).div(Scalars.Of(2)).log();   // mean of the two views' probabilities
+            }
+            chunks.Add(logp);
         }
-        return logp.MoveToOuterDisposeScope();
+        return cat(chunks, 0).MoveToOuterDisposeScope();
     }
 
     public void Dispose()
     {
-        TrainX.Dispose();
-        ValX.Dispose();
-        ValMirrorX?.Dispose();
+        Train.Dispose();
+        Val.Dispose();
+        ValMirror?.Dispose();
     }
 }

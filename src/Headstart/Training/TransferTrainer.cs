@@ -25,7 +25,28 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
     /// as an uninterrupted run (the options must equal the checkpoint's, <see cref="TrainOptions.Workers"/> and
     /// <see cref="TrainOptions.CacheDir"/> aside).
     /// </summary>
-    public TrainResult Train(ImageDataset data, TrainOptions o, CheckpointOptions? checkpoint = null, CancellationToken ct = default)
+    public TrainResult Train(ImageDataset data, TrainOptions o, CheckpointOptions? checkpoint = null, CancellationToken ct = default) =>
+        Run(data, o, null, checkpoint, ct);
+
+    /// <summary>
+    /// Trains the head on features a sharded extraction wrote (<see cref="FeatureSet"/>), the rows streamed from disk.
+    /// The options that shaped the features (model, weights, engine, views, TTA, split, batch size) are the feature
+    /// set's; the rest (epochs, learning rate, optimiser, seed of the head's shuffling...) are <paramref name="o"/>'s.
+    /// With the same options this trains exactly the head that <see cref="Train(ImageDataset, TrainOptions, CheckpointOptions?, CancellationToken)"/>
+    /// trains on one machine.
+    /// </summary>
+    public TrainResult Train(FeatureSet features, TrainOptions o, CheckpointOptions? checkpoint = null, CancellationToken ct = default)
+    {
+        var f = features.Plan.Options;
+        o = o with
+        {
+            Model = f.Model, WeightsPath = f.WeightsPath, Pretrained = true, Strategy = Strategy.Frozen, Freeze = null, Engine = f.Engine,
+            Augment = f.Augment, AugmentViews = f.AugmentViews, TestTimeFlip = f.TestTimeFlip, ValSplit = f.ValSplit, BatchSize = f.BatchSize,
+        };
+        return Run(features.Dataset, o, features, checkpoint, ct);
+    }
+
+    private TrainResult Run(ImageDataset data, TrainOptions o, FeatureSet? premade, CheckpointOptions? checkpoint, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
         var spec = ModelRegistry.Get(o.Model);
@@ -35,7 +56,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         var passes = new BackbonePassCounter();
         callbacks.Add(passes);
         long evalPasses = 0;
-        var run = Prepare(data, o, spec, plan, extractFeatures: true, ct);
+        var run = Prepare(data, o, spec, plan, extractFeatures: true, ct, premade);
         var model = run.Model;
         using var feats = run.Features;
         var sources = run.Sources;
@@ -102,7 +123,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
 
     /// <summary>
     /// The learning-rate range test (<see cref="LrFinder"/>) on the phase of <paramref name="o"/>'s plan that trains the
-    /// most (its last): the same model, weights, feature cache, engine, inputs and frozen groups as <see cref="Train"/>
+    /// most (its last): the same model, weights, feature cache, engine, inputs and frozen groups as <see cref="Train(ImageDataset, TrainOptions, CheckpointOptions?, CancellationToken)"/>
     /// would use there. Features are extracted only when that phase trains on them.
     /// </summary>
     public LrSweep FindLearningRate(ImageDataset data, TrainOptions o, LrFindOptions? sweep = null, CancellationToken ct = default)
@@ -135,16 +156,18 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
     private sealed record Prepared(ImageClassifier Model, ResolvedWeights? From, bool DeferImport, FrozenFeatures? Features,
         PhaseSources Sources, Preprocessing Preprocessing, float[]? MeanImage, ImageTransform EvalTf);
 
-    private Prepared Prepare(ImageDataset data, TrainOptions o, ModelSpec spec, TrainingPlan plan, bool extractFeatures, CancellationToken ct)
+    private Prepared Prepare(ImageDataset data, TrainOptions o, ModelSpec spec, TrainingPlan plan, bool extractFeatures, CancellationToken ct,
+        FeatureSet? premade = null)
     {
         var from = o.Pretrained ? Pretrained.Resolve(spec, o.WeightsPath) : null;
+        if (premade is not null) CheckPremade(premade, plan, from);
         var pre = spec.PreprocessingFor(from?.Source);
         // The fast path with ONNX Runtime as the engine: the .onnx file computes the features and only the head trains,
         // so the TorchSharp copy of the backbone is imported only if someone asks for TrainResult.Model.
         bool deferImport = plan.FeaturesOnly && from is not null && FrozenFeatures.Resolve(o.Engine, spec, from) == FeatureEngine.Onnx;
         // ...and when some features are not cached yet, its session is built on another core while libtorch loads and
         // the model is built.
-        using var session = deferImport && extractFeatures && !FrozenFeatures.AllCached(spec, from, data, o, plan.Features!)
+        using var session = premade is null && deferImport && extractFeatures && !FrozenFeatures.AllCached(spec, from, data, o, plan.Features!)
             ? PendingOrtSession.Start(from!.Path, timings, from.Source.FeatureOutput) : null;
         ImageClassifier model;
         using (timings.Measure("libtorch")) manual_seed(o.Seed);   // the first torch call loads libtorch
@@ -166,7 +189,12 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             skipped.Clear();
             skipped.AddRange(data.Skipped);
             FrozenFeatures? feats = null;
-            if (extractFeatures && plan.Features is { } views)
+            if (premade is not null)
+            {
+                skipped.AddRange(premade.Skipped);
+                feats = premade.Load();
+            }
+            else if (extractFeatures && plan.Features is { } views)
                 using (timings.Measure("features"))
                     feats = FrozenFeatures.Extract(model, spec, from, pre, data, o, views, meanImage, reporter, SkipOnce, ct, session, timings);
             var sources = new PhaseSources(data, o, feats, evalTf, ImageTransform.Train(pre, o.Augment, meanImage), SkipOnce);
@@ -177,6 +205,18 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>A feature set trains only the head it was extracted for: the frozen plan with its views, and the very
+    /// backbone file (by SHA-256) that the bundle will reference.</summary>
+    private static void CheckPremade(FeatureSet set, TrainingPlan plan, ResolvedWeights? from)
+    {
+        if (!plan.FeaturesOnly || plan.Features != set.Plan.Views)
+            throw new HeadstartException($"the features in {set.Directory} hold the views {set.Plan.Views}; this plan needs {plan.Features?.ToString() ?? "images"}");
+        string sha = from is null ? "none" : IO.FileHashes.Sha256(from.Path);
+        if (sha != set.Plan.WeightsSha256)
+            throw new HeadstartException($"the backbone weights here ({from?.Path ?? "none"}, SHA-256 {sha[..Math.Min(12, sha.Length)]}) are not the ones the features in " +
+                                         $"{set.Directory} came from ({set.Plan.WeightsPath}, {set.Plan.WeightsSha256[..12]}); the bundle must reference the same file");
     }
 
     /// <summary>Records a file that failed to decode, once however many passes meet it.</summary>

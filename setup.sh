@@ -3,6 +3,7 @@
 #  1. libstdc++ with GLIBCXX_3.4.32 (TorchSharp 0.107's native lib needs it; Debian 12 ships 3.4.30)
 #  2. dataset-fashion-mnist (the demo's embedded dataset)
 #  3. chromium (tests only: renders report.html headless) when HEADSTART_SETUP_TESTS=1
+#     and slurm-wlm + munge (tests only: the cluster integration test's one-node Slurm, scripts/slurm-local.sh)
 #  4. dotnet restore + build, then the CLI published ReadyToRun into artifacts/cli (scripts/publish-cli.sh)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -47,6 +48,15 @@ if [ "${HEADSTART_SETUP_TESTS:-0}" = 1 ] && [ -f /etc/debian_version ] && ! comm
   log "installing chromium (headless browser check of report.html, tests only)"
   apt_update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ "${HEADSTART_SETUP_TESTS:-0}" = 1 ] && [ -f /etc/debian_version ] && ! command -v slurmctld >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing slurm-wlm and munge (the cluster integration test's one-node Slurm, tests only)"
+    scripts/slurm-local.sh install
+  else
+    log "not root: the Slurm integration test will skip (scripts/slurm-local.sh runs its daemons as root)"
+  fi
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

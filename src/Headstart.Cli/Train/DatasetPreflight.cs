@@ -17,11 +17,18 @@ internal static class DatasetPreflight
     /// <summary>Warning kinds printed in the summary, at most this many lines; 'headstart check' lists them all.</summary>
     private const int MaxLines = 6;
 
-    public static DatasetReport Run(Output output, string data, string outDir, TrainOptions options)
+    public static DatasetReport? Run(Output output, string data, string outDir, TrainOptions options, string? manifestRoot = null)
     {
         string? cacheRoot = FeatureCache.Root(options.CacheDir);
-        RefuseWritesUnder(data, ("--out", outDir), ("--cache-dir", cacheRoot));
+        bool manifest = DatasetManifest.Names(data);
+        RefuseWritesUnder(manifest ? Path.GetFullPath(manifestRoot ?? Path.GetDirectoryName(Path.GetFullPath(data))!) : data, ("--out", outDir), ("--cache-dir", cacheRoot));
         ModelBundle.EnsureReplaceable(outDir); // before training, not after
+        if (manifest)
+        {
+            // A manifest lists a big set: its rows are checked as it is read, its images where they are decoded.
+            output.Line("[grey]dataset check: skipped for a manifest (bad rows are reported by line, undecodable images where they are read)[/]");
+            return null;
+        }
         var clock = Stopwatch.StartNew();
         var report = DatasetChecker.Check(data, new DatasetCheckOptions { DecodeImages = false, Workers = options.Workers, MemoCacheRoot = cacheRoot });
         var fatal = report.Issues.Where(i => i.Severity == CheckSeverity.Fatal).ToList();

@@ -104,7 +104,7 @@ public static class TrainCommand
             // Training the backbone on images runs libtorch's convolutions at length: check the engine in a child first.
             if (plan.Phases.Any(p => p.Input != PhaseInput.CachedFeatures)) EngineCheckFirst.Run(output);
             var timings = new StageTimings();
-            using (timings.Measure("preflight")) DatasetPreflight.Run(output, data, outDir, options);
+            using (timings.Measure("preflight")) DatasetPreflight.Run(output, data, outDir, options, parse.GetValue(Extract.ExtractCommand.Root));
             string? checkpointDir = parse.GetValue(CheckpointDir) switch
             {
                 "none" or "off" => null,

@@ -23,13 +23,15 @@ root.Subcommands.Add(Headstart.Cli.Report.ReportCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Compare.CompareCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Export.ExportCommand.Create());
 root.Subcommands.Add(Headstart.Cli.Extract.ExtractCommand.Create());
+root.Subcommands.Add(Headstart.Cli.Serve.ServeCommand.Create());
 root.Subcommands.Add(EngineCheckFirst.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {
     foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
     Console.Error.WriteLine("Run 'headstart --help' for usage.");
-    return Shell.UsageError;
+    // A cluster worker's malformed command line will not parse better on a retry: extract's permanent-failure code.
+    return parse.CommandResult.Command.Name == "extract" ? Headstart.Cli.Extract.ExtractCommand.PermanentFailure : Shell.UsageError;
 }
 ProcessExit.Now(parse.Invoke());
 return Shell.Ok; // not reached

@@ -5,7 +5,8 @@ using Spectre.Console;
 
 namespace Headstart.Cli.Check;
 
-/// <summary>headstart check DATA: finds what would spoil training (bad files, leaks, imbalance) without training.</summary>
+/// <summary>headstart check DATA: finds what would spoil training (bad files, leaks, imbalance) without training; with
+/// --labels, ranks the training images by out-of-fold loss instead (<see cref="CheckLabels"/>).</summary>
 public static class CheckCommand
 {
     public static Command Create()
@@ -21,12 +22,15 @@ public static class CheckCommand
             Description = "Issue rows to print (all of them go to --json)",
             DefaultValueFactory = _ => 50,
         };
-        var cmd = new Command("check", "Check a dataset without training: undecodable, tiny or duplicate files, leaks, imbalance")
+        var cmd = new Command("check", "Check a dataset without training: undecodable, tiny or duplicate files, leaks, imbalance; " +
+                                       "with --labels, the training images most likely mislabelled")
         {
             data, maxPixels, show,
         };
+        foreach (var option in CheckLabels.Options) cmd.Options.Add(option);
         cmd.SetAction(parse => Shell.Run(parse, output =>
         {
+            if (parse.GetValue(CheckLabels.Labels)) return CheckLabels.Run(parse, output, parse.GetValue(data)!);
             long limit = parse.GetValue(maxPixels);
             if (limit < 1) throw new CliException("--max-pixels must be positive", Shell.UsageError);
             var report = DatasetChecker.Check(parse.GetValue(data)!, new DatasetCheckOptions { MaxPixels = limit });

@@ -11,7 +11,7 @@ namespace Headstart.Cli.Extract;
 /// headstart extract DATA --out DIR [--shard I/N]: one worker of a sharded feature extraction, for a cluster's job
 /// array (Slurm, Kubernetes Indexed Jobs). The worker contract: the index comes from --shard or the engine's variable;
 /// a finished shard's re-run exits 0 at once; a killed one resumes; exit 0 = done, 3 = permanent failure (do not
-/// retry), anything else = worth retrying. 'headstart train --features DIR' merges the shards and trains the head.
+/// retry; a command line that does not parse included), anything else = worth retrying. 'headstart train --features DIR' merges the shards and trains the head.
 /// </summary>
 public static class ExtractCommand
 {
@@ -82,11 +82,12 @@ public static class ExtractCommand
     }
 
     /// <summary>The worker contract's exit codes: Headstart's own errors (bad input, a plan mismatch, a usage error)
-    /// are permanent; the file system's are worth retrying.</summary>
+    /// and a permission the worker lacks are permanent; the file system's other errors (a full disk, a lost mount)
+    /// are worth retrying.</summary>
     internal static int ExitCodeOf(Exception ex) => ex switch
     {
-        HeadstartException or CliException => PermanentFailure,
-        IOException or UnauthorizedAccessException => TransientFailure,
+        HeadstartException or CliException or UnauthorizedAccessException => PermanentFailure,
+        IOException => TransientFailure,
         _ => Shell.InternalError,
     };
 }

@@ -121,6 +121,7 @@ public static class TrainCommand
                         $"({Markup.Escape(string.Join(", ", dataset.Classes.Take(8)))}{(dataset.Classes.Count > 8 ? ", ..." : "")}), " +
                         $"{dataset.Train.Count} train / {dataset.Val.Count} val ({dataset.SplitKind}), strategy {parse.GetValue(Strategy)}, " +
                         $"{plan.Phases.Count} phase(s): {Markup.Escape(string.Join(", ", plan.Phases.Select(p => $"{p.Name} {p.Epochs} epoch(s) on {(p.Input == PhaseInput.CachedFeatures ? "cached features" : "images")}")))}");
+            if (dataset.DecisionsNote is { } decided) output.Line($"[grey]note: {Markup.Escape(decided)}[/]");
             foreach (var note in plan.Notes) output.Line($"[grey]note: {Markup.Escape(note)}[/]");
             if (dataset.Skipped.Count > 0) output.Warn($"{dataset.Skipped.Count} file(s) skipped while scanning (see model.json)");
             var reporter = new ConsoleReporter(output);

@@ -36,8 +36,7 @@ public static class DatasetManifest
     public static ImageDataset Load(string manifestPath, ManifestOptions? options = null)
     {
         options ??= new ManifestOptions();
-        if (options.ValSplit is < 0 or >= 1 || double.IsNaN(options.ValSplit))
-            throw new HeadstartException($"--val-split must be in [0, 1), got {options.ValSplit}");
+        ImageFolder.CheckValSplit(options.ValSplit);
         if (!File.Exists(manifestPath)) throw new HeadstartException($"manifest '{manifestPath}' does not exist");
         manifestPath = Path.GetFullPath(manifestPath);
         string root = Path.GetFullPath(options.Root ?? Path.GetDirectoryName(manifestPath)!);
@@ -116,17 +115,14 @@ public static class DatasetManifest
         {
             train = [.. kept.Where(k => k.Row.Split == "train").Select(Sample)];
             val = [.. kept.Where(k => k.Row.Split == "val").Select(Sample)];
-            train.Sort(BySample);
-            val.Sort(BySample);
+            train.Sort(ImageFolder.BySample);
+            val.Sort(ImageFolder.BySample);
         }
         else (train, val) = ImageFolder.StratifiedSplit(kept.Select(Sample).ToList(), options.ValSplit, options.Seed);
         if (train.Count == 0) throw new HeadstartException($"manifest '{manifestPath}' has no usable training rows");
         return new ImageDataset(root, anySplit ? "manifest" : "manifest-stratified", classes, train, val, skipped,
             new FileImageSource(new DecodeOptions { MaxPixels = options.MaxPixels }));
     }
-
-    private static int BySample(ImageSample a, ImageSample b) =>
-        a.Label != b.Label ? a.Label.CompareTo(b.Label) : string.CompareOrdinal(a.Path, b.Path);
 
     private static bool Inside(string root, string full)
     {

@@ -4,8 +4,9 @@ namespace Headstart.Data;
 public sealed class ImageDataset
 {
     public ImageDataset(string root, string splitKind, IReadOnlyList<string> classes, IReadOnlyList<ImageSample> train,
-        IReadOnlyList<ImageSample> val, IReadOnlyList<SkippedFile> skipped, IImageSource source)
+        IReadOnlyList<ImageSample> val, IReadOnlyList<SkippedFile> skipped, IImageSource source, string? decisionsNote = null)
     {
+        DecisionsNote = decisionsNote;
         Root = root;
         SplitKind = splitKind;
         Classes = classes;
@@ -25,6 +26,9 @@ public sealed class ImageDataset
     public string Root { get; }
     /// <summary>"folders" (root/train + root/val), "stratified" (split here) or "idx" (Fashion-MNIST subset).</summary>
     public string SplitKind { get; }
+    /// <summary>What the dataset's label decisions sidecar changed (<see cref="LabelDecisions"/>), for the user to see;
+    /// null when there is none.</summary>
+    public string? DecisionsNote { get; }
 }
 
 /// <summary>Options for <see cref="ImageFolder.Load"/>.</summary>
@@ -46,8 +50,7 @@ public static class ImageFolder
     public static ImageDataset Load(string root, ImageFolderOptions? options = null)
     {
         options ??= new ImageFolderOptions();
-        if (options.ValSplit is < 0 or >= 1 || double.IsNaN(options.ValSplit))
-            throw new HeadstartException($"--val-split must be in [0, 1), got {options.ValSplit}");
+        CheckValSplit(options.ValSplit);
         if (!Directory.Exists(root)) throw new HeadstartException($"dataset folder '{root}' does not exist");
         root = Path.GetFullPath(root);
         var decode = new DecodeOptions { MaxPixels = options.MaxPixels };
@@ -74,8 +77,14 @@ public static class ImageFolder
                 $"'{root}' has {classes.Count} class folder(s); a classifier needs at least 2 (one subfolder per class, " +
                 "or train/ and val/ folders that each hold one subfolder per class)");
         if (train.Count == 0) throw new HeadstartException($"no readable training images under '{root}'");
-        return new ImageDataset(root, layout.HasSplitFolders ? "folders" : "stratified", classes, train, val, skipped,
+        var data = new ImageDataset(root, layout.HasSplitFolders ? "folders" : "stratified", classes, train, val, skipped,
             new FileImageSource(decode));
+        // Relabel/exclude decisions live beside the folder, never in it; applied after the split, so a relabelled file
+        // stays in the split it was in and the other files' split does not move.
+        if (LabelDecisions.Load(root) is not { } decisions) return data;
+        data = decisions.Apply(data, out _);
+        if (data.Train.Count == 0) throw new HeadstartException($"no training images left under '{root}' after {data.DecisionsNote}");
+        return data;
     }
 
     /// <summary>Splits each class separately so val keeps the class proportions; deterministic for a seed.
@@ -100,7 +109,14 @@ public static class ImageFolder
         return (train, val);
     }
 
-    private static int BySample(ImageSample a, ImageSample b) =>
+    internal static void CheckValSplit(double valSplit)
+    {
+        if (valSplit is < 0 or >= 1 || double.IsNaN(valSplit))
+            throw new HeadstartException($"--val-split must be in [0, 1), got {valSplit}");
+    }
+
+    /// <summary>The order of a split: by class, then by path (ordinal).</summary>
+    internal static int BySample(ImageSample a, ImageSample b) =>
         a.Label != b.Label ? a.Label.CompareTo(b.Label) : string.CompareOrdinal(a.Path, b.Path);
 
     /// <summary>Keeps files with an image extension whose header parses; records the rest with a reason.</summary>

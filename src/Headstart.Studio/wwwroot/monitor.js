@@ -1,0 +1,152 @@
+// The live view of one job (Train, Compare, the cleaner): its state, the current stage with a progress bar and time
+// left, the epoch curve, the log of info and warning lines, and a Cancel button. It follows the job's Server-Sent
+// Events: the server replays everything so far on connect (a reloaded page redraws the curve) and EventSource
+// reconnects by itself with Last-Event-ID after a network hiccup.
+import { api, el, clear, badge, duration, fixed, errorBox, jobs, ACTIVE } from './api.js';
+import { CurveChart } from './chart.js';
+
+export class JobMonitor {
+  /** prefix: the data-testid prefix; chart: draw the epoch curve; onEnd(summary): called once the job ended. */
+  constructor({ prefix = 'job', chart = true, onEnd } = {}) {
+    this.prefix = prefix;
+    this.onEnd = onEnd;
+    this.source = null;
+    this.job = null;
+    this.epochs = [];
+    this.title = el('h3', { class: 'job-title' }, 'No job yet');
+    this.state = el('span', { testid: `${prefix}-state` });
+    this.cancel = el('button', { type: 'button', class: 'danger', testid: `${prefix}-cancel`, disabled: true, onclick: () => this.doCancel() }, 'Cancel');
+    this.stage = el('span', { class: 'stage-name', testid: `${prefix}-stage` }, 'waiting');
+    this.progress = el('progress', { max: 1, value: 0, testid: `${prefix}-progress`, 'aria-label': 'stage progress' });
+    this.eta = el('span', { class: 'eta', testid: `${prefix}-eta` });
+    this.chart = chart ? new CurveChart({ testid: `${prefix}-curve` }) : null;
+    this.log = el('ol', { class: 'log', testid: `${prefix}-log`, 'aria-live': 'polite' });
+    this.message = el('div', { class: 'job-message' });
+    this.node = el('section', { class: 'monitor card', hidden: true, 'aria-label': 'job progress' },
+      el('div', { class: 'monitor-head' }, this.title, this.state, this.cancel),
+      el('div', { class: 'stage' }, this.stage, this.progress, this.eta),
+      this.message,
+      this.chart?.node,
+      el('details', { class: 'log-box', open: true }, el('summary', {}, 'Log'), this.log));
+  }
+
+  get active() {
+    return this.job && ACTIVE.includes(this.job.state);
+  }
+
+  /** Follows job (a summary); replays its events from the start. */
+  attach(job) {
+    this.detach();
+    this.job = { ...job };
+    this.epochs = [];
+    this.ended = false;
+    this.node.hidden = false;
+    this.title.textContent = `${job.kind} ${job.id} · ${job.dataset}`;
+    clear(this.log);
+    clear(this.message);
+    this.setState(job.state);
+    this.setStage('waiting', 0, 1);
+    this.eta.textContent = '';
+    this.chart?.update([], job.request?.epochs);
+    const es = new EventSource(`/api/jobs/${encodeURIComponent(job.id)}/events`);
+    this.source = es;
+    const on = (type, fn) => es.addEventListener(type, (e) => {
+      if (this.source !== es) return;
+      let data = {};
+      try { data = JSON.parse(e.data || '{}'); } catch { /* keep {} */ }
+      fn(data);
+    });
+    on('state', (d) => {
+      this.setState(d.state);
+      if (d.state === 'queued' && d.position > 1) this.setStage(`queued (${d.position - 1} ahead)`, 0, 1);
+      if (d.error) this.line('error', d.error);
+      if (d.result) this.job.result = d.result;
+    });
+    on('info', (d) => this.line('info', d.message));
+    on('warning', (d) => this.line('warning', d.message));
+    on('stage', (d) => this.setStage(d.name, 0, d.total));
+    on('progress', (d) => {
+      this.setStage(d.stage, d.done, d.total);
+      const bits = [];
+      if (d.eta !== undefined && d.eta !== null) bits.push(`about ${duration(d.eta)} left`);
+      if (d.elapsed !== undefined) bits.push(`${duration(d.elapsed)} so far`);
+      if (d.loss !== undefined) bits.push(`loss ${fixed(d.loss)}`);
+      this.eta.textContent = bits.join(' · ');
+    });
+    on('stage_end', (d) => {
+      this.line('info', `${d.name}: done in ${duration(d.seconds)}`);
+      this.eta.textContent = '';
+    });
+    on('epoch', (d) => {
+      this.epochs = this.epochs.filter((x) => x.epoch !== d.epoch).concat([d]);
+      this.chart?.update(this.epochs, job.request?.epochs);
+    });
+    on('end', () => this.finish());
+    es.addEventListener('error', () => {
+      // EventSource retries by itself while the server is reachable; a closed source means it gave up.
+      if (this.source === es && es.readyState === EventSource.CLOSED && !this.ended) {
+        this.message.replaceChildren(errorBox('lost the connection to the job\'s event stream; reload the page to reconnect'));
+      }
+    });
+  }
+
+  detach() {
+    if (this.source) this.source.close();
+    this.source = null;
+  }
+
+  async finish() {
+    this.detach();
+    if (this.ended) return;
+    this.ended = true;
+    let summary = this.job;
+    try {
+      summary = await api(`/api/jobs/${encodeURIComponent(this.job.id)}`);
+    } catch (e) {
+      this.message.replaceChildren(errorBox(e));
+    }
+    this.job = summary;
+    this.setState(summary.state);
+    if (summary.state === 'succeeded') this.setStage('done', 1, 1);
+    else this.setStage(summary.state, 0, 1);
+    this.eta.textContent = '';
+    if (summary.error) this.message.replaceChildren(errorBox(summary.error, `${this.prefix}-error`));
+    if (this.chart && summary.epochs?.length && !this.epochs.length) this.chart.update(summary.epochs, summary.request?.epochs);
+    jobs.refresh();
+    this.onEnd?.(summary);
+  }
+
+  setState(state) {
+    if (!state) return;
+    this.job.state = state;
+    clear(this.state, badge(state));
+    this.state.dataset.state = state;
+    this.cancel.disabled = !ACTIVE.includes(state);
+  }
+
+  setStage(name, done, total) {
+    this.stage.textContent = name;
+    this.progress.max = Math.max(1, total || 1);
+    this.progress.value = Math.min(done || 0, this.progress.max);
+    this.progress.setAttribute('aria-valuetext', total ? `${done} of ${total}` : '');
+  }
+
+  line(kind, message) {
+    const time = new Date().toLocaleTimeString();
+    this.log.append(el('li', { class: `log-${kind}` }, el('span', { class: 'log-kind' }, kind), ' ', message));
+    while (this.log.childElementCount > 300) this.log.firstElementChild.remove();
+    this.log.lastElementChild.title = time;
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  async doCancel() {
+    if (!this.job) return;
+    this.cancel.disabled = true;
+    try {
+      await api(`/api/jobs/${encodeURIComponent(this.job.id)}/cancel`, { method: 'POST' });
+      this.line('info', 'cancelling: the job stops at its next batch');
+    } catch (e) {
+      this.message.replaceChildren(errorBox(e));
+    }
+  }
+}

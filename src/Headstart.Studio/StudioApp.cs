@@ -73,6 +73,7 @@ public static class StudioApp
     /// <summary>Builds the server on Kestrel at the options' address.</summary>
     public static WebApplication Build(StudioOptions options, Action<WebApplicationBuilder>? configure = null)
     {
+        Directory.CreateDirectory(options.OutputRoot);   // the content root must exist before the builder starts
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Headstart.Studio", ContentRootPath = options.OutputRoot });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseKestrel(k =>

@@ -128,6 +128,8 @@ public sealed class Output
 
     public void Line(string markup) => Console.MarkupLine(markup);
     public void Plain(string text) => Console.WriteLine(text);
+    /// <summary>A line never wrapped (Spectre wraps at 80 columns off a terminal): a URL a user or a script must copy whole.</summary>
+    public void Unwrapped(string text) => (IsJson ? System.Console.Error : System.Console.Out).WriteLine(text);
     public void Warn(string text) => Console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(text)}");
     public void Error(string text) => Console.MarkupLine($"[red]error:[/] {Markup.Escape(text)}");
 

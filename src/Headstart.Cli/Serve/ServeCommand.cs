@@ -36,7 +36,7 @@ public static class ServeCommand
             string shown = host is "0.0.0.0" or "::" ? Environment.MachineName : host.Contains(':') ? $"[{host}]" : host;
             string url = $"http://{shown}:{port}/" + (token is null ? "" : $"?token={token}");
             app.Start();
-            output.Line($"Headstart Studio on [bold link]{Markup.Escape(url)}[/]");
+            output.Unwrapped($"Headstart Studio on {url}");
             output.Line($"[grey]data root {Markup.Escape(data)}; jobs and bundles in {Markup.Escape(outDir)}; Ctrl+C stops[/]");
             if (token is not null) output.Warn($"listening on {host}: every request needs the token in the URL above (it sets a cookie); share it only with people who may use this machine's data");
             app.WaitForShutdown();

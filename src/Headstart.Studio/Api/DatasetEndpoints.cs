@@ -64,6 +64,30 @@ public static class DatasetEndpoints
             return Results.Json(new { name, files, dataset = info }, Jobs.StudioJson.Options, statusCode: 201);
         }).DisableAntiforgery();
 
+        // Relabel and exclude decisions of the cleaner: a sidecar beside the dataset folder that a re-train honours
+        // (ImageFolder.Load applies it); the dataset's own files are never moved or deleted.
+        api.MapGet("/api/datasets/{name}/decisions", (string name, DatasetCatalog catalog) =>
+        {
+            var decisions = LabelDecisions.Load(catalog.Resolve(name));
+            return Results.Json(new { decisions = decisions?.Decisions ?? [] }, Jobs.StudioJson.Options);
+        });
+
+        api.MapPut("/api/datasets/{name}/decisions", (string name, DecisionsBody body, DatasetCatalog catalog) =>
+        {
+            string root = catalog.Resolve(name);
+            var classes = catalog.Describe(root)?.Classes.Select(c => c.Name).ToHashSet(StringComparer.Ordinal) ?? [];
+            var decisions = new LabelDecisions(root);
+            foreach (var d in body.Decisions ?? [])
+            {
+                SafePaths.Resolve(root, d.Path);   // inside the dataset, or refused
+                if (d.Action == LabelDecisions.Relabel && (d.Label is null || !classes.Contains(d.Label)))
+                    throw new HeadstartException($"'{d.Label}' is not a class of {name} ({string.Join(", ", classes.Order(StringComparer.Ordinal))})");
+                decisions.Set(d);
+            }
+            decisions.Save();
+            return Results.Json(new { decisions = decisions.Decisions, sidecar = Path.GetFileName(LabelDecisions.SidecarPath(root)) }, Jobs.StudioJson.Options);
+        });
+
         api.MapGet("/api/models", () => Results.Json(new
         {
             @default = ModelRegistry.DefaultModel,
@@ -71,3 +95,6 @@ public static class DatasetEndpoints
         }, Jobs.StudioJson.Options));
     }
 }
+
+/// <summary>The body of PUT /api/datasets/{name}/decisions: every decision of the dataset (replacing the saved ones).</summary>
+public sealed record DecisionsBody(IReadOnlyList<LabelDecision>? Decisions);

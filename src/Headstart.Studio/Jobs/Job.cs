@@ -10,7 +10,7 @@ public enum JobState { Queued, Running, Succeeded, Failed, Cancelled }
 /// <summary>What a client asks to run: a training run or a transfer-vs-scratch comparison on one dataset.</summary>
 public sealed record JobRequest
 {
-    /// <summary>"train" or "compare".</summary>
+    /// <summary>"train", "compare" or "audit" (the label cleaner's out-of-fold ranking).</summary>
     public string Kind { get; init; } = "train";
     public required string Dataset { get; init; }
     public string? Model { get; init; }
@@ -26,6 +26,8 @@ public sealed record JobRequest
     /// <summary>compare: labelled images per class of the data-efficiency curve, and seeds per point.</summary>
     public IReadOnlyList<int>? Shots { get; init; }
     public int? Seeds { get; init; }
+    /// <summary>compare: recipes to leave out ("fine-tune", "scratch", "small-cnn").</summary>
+    public IReadOnlyList<string>? Skip { get; init; }
 }
 
 /// <summary>One event of a job, as its event stream sends it (SSE: "event: Type", "data: Data as JSON").</summary>

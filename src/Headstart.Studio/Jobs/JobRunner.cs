@@ -11,21 +11,37 @@ namespace Headstart.Studio.Jobs;
 /// <summary>What a job does: the same verbs as the CLI's train and compare, with the job's reporter.</summary>
 public sealed class JobRunner(StudioOptions options, DatasetCatalog catalog)
 {
-    /// <summary>Where a job's output goes: a bundle folder (train) or a comparison page (compare).</summary>
-    public string OutputOf(Job job) => job.Request.Kind == "compare"
-        ? Path.Combine(options.OutputRoot, "comparisons", job.Id + ".html")
-        : Path.Combine(options.OutputRoot, "bundles", job.Id);
+    /// <summary>Where a job's output goes: a bundle folder (train) or a comparison page (compare); an audit's ranking
+    /// is its result.</summary>
+    public string? OutputOf(Job job) => job.Request.Kind switch
+    {
+        "compare" => Path.Combine(options.OutputRoot, "comparisons", job.Id + ".html"),
+        "train" => Path.Combine(options.OutputRoot, "bundles", job.Id),
+        _ => null,
+    };
+
+    /// <summary>Training images ranked in an audit's result (the rest are counted).</summary>
+    public const int AuditShown = 200;
 
     /// <summary>Throws a <see cref="HeadstartException"/> (or a plan error) for a request that cannot run.</summary>
     public void Validate(JobRequest r)
     {
-        if (r.Kind is not ("train" or "compare")) throw new HeadstartException($"unknown job kind '{r.Kind}' (train or compare)");
+        if (r.Kind is not ("train" or "compare" or "audit")) throw new HeadstartException($"unknown job kind '{r.Kind}' (train, compare or audit)");
         catalog.Resolve(r.Dataset);
         var o = TrainOptionsOf(r);
         TrainingPlanner.Plan(o, ModelRegistry.Get(o.Model));
         if (r.Shots?.Any(k => k < 1) == true) throw new HeadstartException("shots must be positive");
         if (r.Seeds is < 1 or > 10) throw new HeadstartException("seeds must be 1 to 10");
+        SkipOf(r);
     }
+
+    private static HashSet<Recipe> SkipOf(JobRequest r) => [.. (r.Skip ?? []).Select(s => s switch
+    {
+        "fine-tune" => Recipe.FineTune,
+        "scratch" => Recipe.Scratch,
+        "small-cnn" => Recipe.SmallCnn,
+        _ => throw new HeadstartException($"unknown recipe to skip '{s}' (fine-tune, scratch or small-cnn)"),
+    })];
 
     public TrainOptions TrainOptionsOf(JobRequest r) => new()
     {
@@ -67,13 +83,31 @@ public sealed class JobRunner(StudioOptions options, DatasetCatalog catalog)
         var data = ImageFolder.Load(catalog.Resolve(r.Dataset), new ImageFolderOptions { ValSplit = o.ValSplit, Seed = o.Seed });
         var reporter = new JobReporter(job, ct);
         reporter.Info($"{r.Dataset}: {data.Classes.Count} classes, {data.Train.Count} train / {data.Val.Count} val images ({data.SplitKind})");
-        string output = OutputOf(job);
+        if (r.Kind == "audit")
+        {
+            // The label cleaner: out-of-fold losses of the training images, from k heads on the cached features.
+            var audit = LabelAudit.Run(data, o, new LabelAuditOptions { Seed = o.Seed }, reporter, ct);
+            job.Result = new JsonObject
+            {
+                ["ranked"] = new JsonArray([.. audit.Ranked.Take(AuditShown).Select(x => (JsonNode)new JsonObject
+                {
+                    ["path"] = Path.GetRelativePath(data.Root, x.Path).Replace('\\', '/'),
+                    ["label"] = audit.Classes[x.Label], ["predicted"] = audit.Classes[x.Predicted],
+                    ["label_probability"] = x.LabelProbability, ["predicted_probability"] = x.PredictedProbability, ["loss"] = x.Loss,
+                })]),
+                ["count"] = audit.Ranked.Count, ["folds"] = audit.Folds, ["seconds"] = audit.Seconds,
+                ["out_of_fold_accuracy"] = audit.OutOfFoldAccuracy, ["skipped"] = audit.Skipped,
+                ["classes"] = new JsonArray([.. audit.Classes.Select(c => (JsonNode)JsonValue.Create(c)!)]),
+            };
+            return;
+        }
+        string output = OutputOf(job)!;
         if (r.Kind == "compare")
         {
             var co = new ComparisonOptions
             {
                 Model = o.Model, Seed = o.Seed, ValSplit = o.ValSplit, Seeds = r.Seeds ?? 1, Shots = r.Shots ?? [5, 10, 20],
-                Epochs = r.Epochs, AugmentViews = o.AugmentViews,
+                Epochs = r.Epochs, AugmentViews = o.AugmentViews, Skip = SkipOf(r),
             };
             using var result = new Comparison(reporter).Run(data, co);
             ct.ThrowIfCancellationRequested();

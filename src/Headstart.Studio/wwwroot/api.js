@@ -163,14 +163,19 @@ export const jobs = new Shared('/api/jobs');
 
 /** The dataset the user picked last (Data tab), used as the default elsewhere. */
 export const selection = {
-  dataset: null,
+  dataset: stored('headstart.dataset'),
   listeners: new Set(),
   setDataset(name) {
     if (this.dataset === name) return;
     this.dataset = name;
+    try { localStorage.setItem('headstart.dataset', name); } catch { /* storage off: not remembered */ }
     for (const fn of this.listeners) fn(name);
   },
 };
+
+function stored(key) {
+  try { return localStorage.getItem(key); } catch { return null; }
+}
 
 /** Fills a <select> with options [{value, label}], keeping the current value when it still exists. */
 export function fillSelect(select, options, preferred) {

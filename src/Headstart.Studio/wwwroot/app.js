@@ -37,7 +37,10 @@ function route() {
     if (t === tab) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  if (current && current !== tab) pages[current].hide?.();
+  if (current && current !== tab) {
+    pages[current].hide?.();
+    window.scrollTo(0, 0);
+  }
   current = tab;
   document.title = `${document.querySelector(`[data-testid=tab-${tab}]`).textContent} · Headstart Studio`;
   pages[tab].show?.();

@@ -2,7 +2,7 @@
 // horizontal bars. Colours come from app.css classes, never from style attributes (the CSP forbids inline styles).
 import { el, svg, clear, num, pct } from './api.js';
 
-const W = 640, H = 260, PAD = { left: 48, right: 52, top: 16, bottom: 34 };
+const W = 640, H = 270, PAD = { left: 48, right: 52, top: 28, bottom: 34 };
 
 const SERIES = [
   { key: 'train_loss', label: 'train loss', axis: 'loss', cls: 'train-loss' },
@@ -44,8 +44,8 @@ export class CurveChart {
       parts.push(svg('text', { x: x(e), y: H - PAD.bottom + 16, class: 'tick', 'text-anchor': 'middle', text: e }));
     }
     parts.push(svg('text', { x: (PAD.left + W - PAD.right) / 2, y: H - 4, class: 'axis-label', 'text-anchor': 'middle', text: 'epoch' }));
-    parts.push(svg('text', { x: 12, y: PAD.top + 4, class: 'axis-label', text: 'loss' }));
-    parts.push(svg('text', { x: W - 12, y: PAD.top + 4, class: 'axis-label', 'text-anchor': 'end', text: 'acc.' }));
+    parts.push(svg('text', { x: PAD.left - 6, y: 12, class: 'axis-label', 'text-anchor': 'end', text: 'loss' }));
+    parts.push(svg('text', { x: W - 4, y: 12, class: 'axis-label', 'text-anchor': 'end', text: 'accuracy' }));
 
     for (const s of SERIES) {
       const pts = rows.map((r) => [r.epoch, num(r[s.key])]).filter(([, v]) => v !== null);

@@ -77,7 +77,7 @@ export function createComparePage(root) {
     clear(status, 'Starting…');
     try {
       const job = await api('/api/jobs', { method: 'POST', json: body });
-      clear(status, el('p', { class: 'ok' }, `Job ${job.id} ${job.state}.`));
+      clear(status);
       start(job);
       jobs.refresh();
     } catch (e) {

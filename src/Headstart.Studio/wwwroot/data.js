@@ -15,6 +15,7 @@ const THUMBS_PER_CLASS = 24;
 
 export function createDataPage(root) {
   let token = 0;
+  let shown = null;    // the dataset whose report the page shows
   const list = el('ul', { class: 'dataset-list', testid: 'dataset-list', 'aria-label': 'datasets' });
   const listStatus = el('div', { class: 'status' });
   const uploadName = el('input', { id: 'upload-name', type: 'text', placeholder: 'from the zip\'s file name', testid: 'upload-name', autocomplete: 'off' });
@@ -51,7 +52,11 @@ export function createDataPage(root) {
       el('span', { class: 'name' }, d.name),
       el('span', { class: 'meta' }, `${d.classes.length} classes · ${d.images} images`)))));
     if (!items.length && !error) list.append(el('li', { class: 'empty' }, 'No dataset yet: upload a zip.'));
-    if (!selection.dataset && items.length) select(items[0].name);
+    if (items.some((d) => d.name === selection.dataset)) {
+      if (shown !== selection.dataset) show(selection.dataset);
+    } else if (items.length) {
+      select(items[0].name);
+    }
   });
 
   selection.listeners.add((name) => {
@@ -87,6 +92,7 @@ export function createDataPage(root) {
   async function show(name) {
     const mine = ++token;
     if (!name) return;
+    shown = name;
     const info = datasets.items.find((d) => d.name === name);
     const report = el('div', { class: 'check', testid: 'check-report', 'aria-busy': 'true' },
       el('p', { class: 'status' }, el('span', { class: 'spinner', 'aria-hidden': 'true' }), ' Checking every file…'));

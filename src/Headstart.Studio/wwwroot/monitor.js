@@ -122,6 +122,7 @@ export class JobMonitor {
     clear(this.state, badge(state));
     this.state.dataset.state = state;
     this.cancel.disabled = !ACTIVE.includes(state);
+    this.cancel.hidden = !ACTIVE.includes(state);
   }
 
   setStage(name, done, total) {

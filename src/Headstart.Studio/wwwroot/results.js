@@ -24,8 +24,7 @@ export function createResultsPage(root) {
   let decisionsOk = false;
   let token = 0;
 
-  const body = el('div', { class: 'results-body', hidden: true },
-    el('section', { class: 'card' }, el('h2', {}, 'Metrics'), metrics),
+  const body = el('div', { class: 'stack', hidden: true },
     el('section', { class: 'card' }, el('h2', {}, 'Report'), frame),
     el('section', { class: 'card cleaner', testid: 'cleaner' },
       el('h2', {}, 'Cleaner'),
@@ -35,8 +34,8 @@ export function createResultsPage(root) {
       auditStatus, auditMonitor.node, decisionStatus, suspects));
 
   root.append(el('div', { class: 'stack' },
-    el('section', { class: 'card toolbar' }, field('Training run', pick)),
-    empty, body));
+    el('section', { class: 'card' }, el('div', { class: 'toolbar' }, field('Training run', pick)), empty, metrics),
+    body));
 
   pick.addEventListener('change', () => select(pick.value));
   jobs.onChange((items) => {
@@ -46,6 +45,7 @@ export function createResultsPage(root) {
     preferred = null;
     empty.hidden = options.length > 0;
     body.hidden = options.length === 0;
+    metrics.hidden = options.length === 0;
     if (pick.value && pick.value !== current?.id && root.closest('[data-page]')?.hidden === false) select(pick.value);
   });
 
@@ -59,7 +59,7 @@ export function createResultsPage(root) {
     clear(metrics,
       metric('Validation accuracy', pct(r.val_accuracy), 'val-accuracy'),
       metric('Macro F1', fixed(r.macro_f1)),
-      metric('Classes', classes.join(', ') || '–'),
+      metric('Classes', classes.length > 8 ? `${classes.length}: ${classes.slice(0, 6).join(', ')}, …` : classes.join(', ') || '–'),
       metric('Model', r.model ?? job.request?.model ?? '–'),
       metric('Images', `${r.train_count ?? '–'} train · ${r.val_count ?? '–'} val`),
       metric('Training time', duration(r.seconds)),
@@ -77,7 +77,7 @@ export function createResultsPage(root) {
   }
 
   function metric(name, value, testid) {
-    return el('div', { class: 'metric' }, el('dt', {}, name), el('dd', { testid }, value));
+    return el('div', { class: name === 'Recipe' || name === 'Classes' ? 'metric wide' : 'metric' }, el('dt', {}, name), el('dd', { testid }, value));
   }
 
   async function loadDecisions(mine) {

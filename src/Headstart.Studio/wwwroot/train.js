@@ -18,6 +18,7 @@ export function createTrainPage(root, { go }) {
   const tta = el('input', { id: 'train-tta', type: 'checkbox', testid: 'train-tta' });
   const modelNote = el('small', { class: 'hint', testid: 'model-description' });
   const planBox = el('div', { class: 'plan', testid: 'plan', 'aria-live': 'polite' });
+  const planHint = () => el('p', { class: 'hint' }, 'Show plan lists what Train would run: phases, learning rates, the feature cache.');
   const status = el('div', { class: 'status', testid: 'train-status', 'aria-live': 'polite' });
   const planButton = el('button', { type: 'button', class: 'secondary', testid: 'plan-button', onclick: showPlan }, 'Show plan');
   const trainButton = el('button', { type: 'submit', testid: 'train-button' }, 'Train');
@@ -53,7 +54,8 @@ export function createTrainPage(root, { go }) {
   });
   selection.listeners.add((name) => { if (name && [...dataset.options].some((o) => o.value === name)) dataset.value = name; });
   model.addEventListener('change', describeModel);
-  for (const c of [dataset, model, strategy, epochs, augment, tta]) c.addEventListener('change', () => clear(planBox));
+  for (const c of [dataset, model, strategy, epochs, augment, tta]) c.addEventListener('change', () => clear(planBox, planHint()));
+  planBox.append(planHint());
 
   api('/api/models').then((m) => {
     models = m.models ?? [];
@@ -97,7 +99,7 @@ export function createTrainPage(root, { go }) {
     clear(status, 'Starting…');
     try {
       const job = await api('/api/jobs', { method: 'POST', json: request() });
-      clear(status, el('p', { class: 'ok' }, `Job ${job.id} ${job.state}.`));
+      clear(status);
       resultsLink.hidden = true;
       root.querySelector('[data-testid=train-empty]').hidden = true;
       monitor.attach(job);

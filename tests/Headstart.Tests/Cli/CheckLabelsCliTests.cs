@@ -60,6 +60,6 @@ public class CheckLabelsCliTests
 
         var bad = CliRunner.Run(["check", data, "--labels", "--folds", "1"], env);
         Assert.Equal(2, bad.ExitCode);
-        Assert.Contains("--folds", bad.Stderr);
+        Assert.Contains("--folds must be 2 or more", bad.Stdout + bad.Stderr);
     }
 }

@@ -87,11 +87,12 @@ public sealed class BrowserTests(ITestOutputHelper output)
         Assert.True(await s.ById("train-log").Locator("li").CountAsync() > 0);
         Step("train: succeeded");
 
-        // A reloaded page finds the job again and its replayed events redraw the whole curve.
+        // A reloaded page finds the job again and its replayed events redraw the whole curve; the chosen dataset stays.
         await page.ReloadAsync();
         await page.Locator("[data-testid=train-state][data-state=succeeded]").WaitForAsync();
         await s.Until("Number(document.querySelector('[data-testid=train-curve]').dataset.points) === 8");
         Assert.Equal(8, await page.Locator("[data-testid=train-curve] circle.point.val-accuracy").CountAsync());
+        Assert.Equal("shapes", await s.ById("train-dataset").InputValueAsync());
         await s.ById("to-results").WaitForAsync();
         await Shot(s, "train");
         Step("train: reload replays the curve");
@@ -163,6 +164,7 @@ public sealed class BrowserTests(ITestOutputHelper output)
 
         // --- Cancel: a long fine-tune run, cancelled from the page, leaves no bundle.
         await s.Tab("train");
+        Assert.Equal("shapes", await s.ById("train-dataset").InputValueAsync());
         await s.ById("train-strategy").SelectOptionAsync("fine-tune");
         await s.ById("train-epochs").FillAsync("400");
         await s.ById("train-button").ClickAsync();
@@ -180,7 +182,9 @@ public sealed class BrowserTests(ITestOutputHelper output)
         // --- Compare & export: a small comparison followed live, its page in a frame; the download links.
         await s.Tab("compare");
         Assert.Equal("5,10,20", await s.ById("compare-shots").InputValueAsync());
-        await s.ById("compare-shots").FillAsync("4");
+        // On the uploaded 6-image dataset: the from-scratch runs train the whole network, which is slow on 2 cores.
+        await s.ById("compare-dataset").SelectOptionAsync("more-shapes");
+        await s.ById("compare-shots").FillAsync("1");
         await s.ById("compare-epochs").FillAsync("5");
         await s.ById("compare-button").ClickAsync();
         await page.Locator("[data-testid=compare-state][data-state=succeeded]").WaitForAsync(new() { Timeout = 300_000 });

@@ -109,6 +109,31 @@ public sealed class StudioApiTests : IDisposable
 
         var history = await Json(await client.GetAsync("/api/jobs"));
         Assert.Contains(history.EnumerateArray(), j => j.GetProperty("id").GetString() == id && j.GetProperty("has_output").GetBoolean());
+
+        // The ONNX download is exported and verified on first request.
+        var onnx = await client.GetAsync($"/api/jobs/{id}/model.onnx");
+        Assert.Equal(HttpStatusCode.OK, onnx.StatusCode);
+        Assert.True((await onnx.Content.ReadAsByteArrayAsync()).Length > 1_000_000);
+
+        // A restarted server lists the job with its bundle.
+        using var again = new StudioFactory(_ => factory.Options);
+        using var client2 = again.CreateClient();
+        var restored = await Json(await client2.GetAsync($"/api/jobs/{id}"));
+        Assert.Equal("succeeded", restored.GetProperty("state").GetString());
+        Assert.True(restored.GetProperty("has_output").GetBoolean());
+        Assert.Equal(4, restored.GetProperty("epochs").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task AComparisonJobWritesItsPage()
+    {
+        var created = await Json(await client.PostAsJsonAsync("/api/jobs", new { kind = "compare", dataset = "shapes", epochs = 3, shots = new[] { 4 }, skip = new[] { "fine-tune", "scratch" } }), HttpStatusCode.Accepted);
+        var done = await WaitFor(created.GetProperty("id").GetString()!, "succeeded", "failed");
+        Assert.True(done.GetProperty("state").GetString() == "succeeded", done.ToString());
+        Assert.Equal(2, done.GetProperty("result").GetProperty("runs").GetArrayLength());
+        var page = await client.GetAsync($"/api/jobs/{created.GetProperty("id").GetString()}/report");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("<svg", await page.Content.ReadAsStringAsync());
     }
 
     [Fact]
@@ -138,6 +163,40 @@ public sealed class StudioApiTests : IDisposable
         Assert.Equal("failed", failed.GetProperty("state").GetString());
         Assert.Contains("class", failed.GetProperty("error").GetString());
         Assert.True((await Json(await client.GetAsync("/api/health"))).GetProperty("ok").GetBoolean());
+    }
+
+    [Fact]
+    public async Task TheCleanerRanksPlantedLabelErrorsAndItsDecisionsAreHonouredByARetrain()
+    {
+        // Two circles filed as squares: label errors.
+        string shapes = Path.Combine(factory.DataRoot, "shapes");
+        var planted = Directory.GetFiles(Path.Combine(shapes, "train", "circle")).Order(StringComparer.Ordinal).Take(2)
+            .Select((f, i) => { string to = Path.Combine(shapes, "train", "square", $"planted_{i}.jpg"); File.Copy(f, to); return $"train/square/planted_{i}.jpg"; })
+            .ToList();
+        var before = SyntheticImages.TreeHashes(shapes);
+        var audit = await Json(await client.PostAsJsonAsync("/api/jobs", new { kind = "audit", dataset = "shapes", epochs = 10 }), HttpStatusCode.Accepted);
+        var done = await WaitFor(audit.GetProperty("id").GetString()!, "succeeded", "failed");
+        Assert.True(done.GetProperty("state").GetString() == "succeeded", done.ToString());
+        var result = done.GetProperty("result");
+        Assert.Equal(18, result.GetProperty("count").GetInt32());
+        var top = result.GetProperty("ranked").EnumerateArray().Take(4).ToList();
+        foreach (var p in planted) Assert.Contains(top, r => r.GetProperty("path").GetString() == p);
+        Assert.All(top.Where(r => planted.Contains(r.GetProperty("path").GetString()!)), r => Assert.Equal("circle", r.GetProperty("predicted").GetString()));
+
+        var decisions = new { decisions = new object[] { new { path = planted[0], action = "relabel", label = "circle" }, new { path = planted[1], action = "exclude" } } };
+        var saved = await Json(await client.PutAsJsonAsync("/api/datasets/shapes/decisions", decisions));
+        Assert.Equal(2, saved.GetProperty("decisions").GetArrayLength());
+        Assert.True(File.Exists(shapes + ".headstart-labels.json"));   // beside the dataset, not in it
+        Assert.Equal(before, SyntheticImages.TreeHashes(shapes));
+        Assert.Equal(2, (await Json(await client.GetAsync("/api/datasets/shapes/decisions"))).GetProperty("decisions").GetArrayLength());
+        var wrongClass = await client.PutAsJsonAsync("/api/datasets/shapes/decisions", new { decisions = new[] { new { path = planted[0], action = "relabel", label = "hexagon" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, wrongClass.StatusCode);
+        var outside = await client.PutAsJsonAsync("/api/datasets/shapes/decisions", new { decisions = new[] { new { path = "../shapes.headstart-labels.json", action = "exclude" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, outside.StatusCode);
+
+        var retrain = await Json(await client.PostAsJsonAsync("/api/jobs", new { dataset = "shapes", epochs = 2 }), HttpStatusCode.Accepted);
+        var trained = await WaitFor(retrain.GetProperty("id").GetString()!, "succeeded", "failed");
+        Assert.Equal(17, trained.GetProperty("result").GetProperty("train_count").GetInt32());   // 18 minus the excluded one
     }
 
     [Theory]

@@ -21,6 +21,7 @@ internal sealed class JobReporter(Job job, CancellationToken ct) : ITrainingRepo
     private readonly Stack<Stage> stages = new();
     private readonly Stopwatch sinceTick = Stopwatch.StartNew();
     private int epoch, epochs, batches, batch;
+    private readonly Stopwatch epochClock = new();
 
     public void Info(string message) { Check(); job.Publish("info", new { message }); }
     public void Warn(string message) { Check(); job.Publish("warning", new { message }); }
@@ -53,6 +54,7 @@ internal sealed class JobReporter(Job job, CancellationToken ct) : ITrainingRepo
     {
         Check();
         (this.epoch, this.epochs, this.batches, batch) = (epoch, epochs, batches, 0);
+        epochClock.Restart();
     }
 
     public void Advance(double loss)
@@ -61,7 +63,11 @@ internal sealed class JobReporter(Job job, CancellationToken ct) : ITrainingRepo
         batch++;
         if (sinceTick.ElapsedMilliseconds < 250 && batch < batches) return;
         sinceTick.Restart();
-        job.Publish("progress", new { stage = $"epoch {epoch} of {epochs}", done = batch, total = batches, loss });
+        // Time left in the phase: this epoch's remaining batches at its own pace, then the epochs still to come at the
+        // pace this one projects to.
+        double perBatch = epochClock.Elapsed.TotalSeconds / Math.Max(batch, 1);
+        double eta = (batches - batch) * perBatch + (epochs - epoch) * batches * perBatch;
+        job.Publish("progress", new { stage = $"epoch {epoch} of {epochs}", done = batch, total = batches, loss, eta });
     }
 
     public void EndEpoch(EpochRecord r)

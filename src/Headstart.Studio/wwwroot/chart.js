@@ -10,7 +10,10 @@ const SERIES = [
   { key: 'val_accuracy', label: 'validation accuracy', axis: 'acc', cls: 'val-accuracy' },
 ];
 
-/** A live training curve: call update(epochs) with the epoch records so far. */
+/**
+ * A live training curve: call update(rows, {maxX, phases}) with the epoch records so far, each with x (its epoch
+ * counted across the run's phases); phases: [{name, start}] draws a boundary where a later phase begins.
+ */
 export class CurveChart {
   constructor({ testid = 'curve', title = 'Loss and accuracy per epoch' } = {}) {
     this.svg = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': title, testid });
@@ -21,10 +24,10 @@ export class CurveChart {
     this.update([]);
   }
 
-  update(epochs, plannedEpochs) {
-    const rows = [...epochs].sort((a, b) => a.epoch - b.epoch);
+  update(epochs, { maxX, phases = [] } = {}) {
+    const rows = epochs.map((r) => ({ ...r, x: r.x ?? r.epoch })).sort((a, b) => a.x - b.x);
     const last = rows[rows.length - 1];
-    const maxEpoch = Math.max(2, plannedEpochs || 0, last?.epochs || 0, last?.epoch || 0);
+    const maxEpoch = Math.max(2, maxX || 0, last?.x || 0);
     const losses = rows.flatMap((r) => [num(r.train_loss), num(r.val_loss)]).filter((v) => v !== null);
     const maxLoss = niceCeil(Math.max(0.1, ...losses));
     const x = (e) => PAD.left + ((e - 1) / (maxEpoch - 1)) * (W - PAD.left - PAD.right);
@@ -39,16 +42,23 @@ export class CurveChart {
       parts.push(svg('text', { x: PAD.left - 6, y: y + 4, class: 'tick', 'text-anchor': 'end', text: fmtTick(maxLoss * i / 4) }));
       parts.push(svg('text', { x: W - PAD.right + 6, y: y + 4, class: 'tick', 'text-anchor': 'start', text: `${i * 25}%` }));
     }
-    const step = Math.max(1, Math.ceil(maxEpoch / 10));
-    for (let e = 1; e <= maxEpoch; e += step) {
+    const step = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500].find((v) => maxEpoch / v <= 10) ?? 1000;
+    const ticks = step >= 5 ? [1] : [];
+    for (let e = step === 1 ? 1 : step; e <= maxEpoch; e += step) ticks.push(e);
+    for (const e of ticks) {
       parts.push(svg('text', { x: x(e), y: H - PAD.bottom + 16, class: 'tick', 'text-anchor': 'middle', text: e }));
     }
     parts.push(svg('text', { x: (PAD.left + W - PAD.right) / 2, y: H - 4, class: 'axis-label', 'text-anchor': 'middle', text: 'epoch' }));
+    for (const p of phases.filter((ph) => ph.start > 0 && ph.start < maxEpoch)) {
+      const px = x(p.start + 0.5);
+      parts.push(svg('line', { x1: px, x2: px, y1: PAD.top, y2: H - PAD.bottom, class: 'phase' }));
+      parts.push(svg('text', { x: px + 4, y: PAD.top + 10, class: 'phase-label', text: p.name }));
+    }
     parts.push(svg('text', { x: PAD.left - 6, y: 12, class: 'axis-label', 'text-anchor': 'end', text: 'loss' }));
     parts.push(svg('text', { x: W - 4, y: 12, class: 'axis-label', 'text-anchor': 'end', text: 'accuracy' }));
 
     for (const s of SERIES) {
-      const pts = rows.map((r) => [r.epoch, num(r[s.key])]).filter(([, v]) => v !== null);
+      const pts = rows.map((r) => [r.x, num(r[s.key])]).filter(([, v]) => v !== null);
       if (!pts.length) continue;
       const y = s.axis === 'loss' ? yLoss : yAcc;
       const d = pts.map(([e, v], i) => `${i ? 'L' : 'M'}${x(e).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
@@ -61,7 +71,7 @@ export class CurveChart {
     clear(this.svg, parts);
     this.svg.dataset.points = String(rows.length);
     this.summary.textContent = last
-      ? `Epoch ${last.epoch} of ${last.epochs ?? maxEpoch}: train loss ${fmt(last.train_loss)}, validation loss ${fmt(last.val_loss)}, validation accuracy ${pct(last.val_accuracy)}.`
+      ? `Epoch ${last.x} of ${maxEpoch}: train loss ${fmt(last.train_loss)}, validation loss ${fmt(last.val_loss)}, validation accuracy ${pct(last.val_accuracy)}.`
       : 'No epoch finished yet.';
   }
 }

@@ -12,6 +12,7 @@ export function createComparePage(root) {
   const runButton = el('button', { type: 'submit', testid: 'compare-button' }, 'Run comparison');
   const monitor = new JobMonitor({ prefix: 'compare', chart: false, onEnd: ended });
   const findings = el('ul', { class: 'findings', testid: 'compare-findings' });
+  const findingsCard = el('section', { class: 'card', hidden: true }, el('h2', {}, 'Findings'), findings);
   const frame = el('iframe', { class: 'report', title: 'Comparison report', testid: 'compare-frame', hidden: true });
   const exportPick = el('select', { id: 'export-job', testid: 'export-job' });
   const links = el('div', { class: 'downloads', testid: 'downloads' });
@@ -33,7 +34,7 @@ export function createComparePage(root) {
         el('h2', {}, 'Export'),
         field('Trained run', exportPick),
         links)),
-    el('div', { class: 'main' }, monitor.node, findings, frame,
+    el('div', { class: 'main' }, monitor.node, findingsCard, frame,
       el('p', { class: 'empty', testid: 'compare-empty' }, 'No comparison yet.'))));
 
   datasets.onChange((items) => fillSelect(dataset, items.map((d) => ({ value: d.name, label: d.name })), selection.dataset));
@@ -90,6 +91,7 @@ export function createComparePage(root) {
   function start(job) {
     root.querySelector('[data-testid=compare-empty]').hidden = true;
     frame.hidden = true;
+    findingsCard.hidden = true;
     clear(findings);
     monitor.attach(job);
   }
@@ -100,6 +102,7 @@ export function createComparePage(root) {
     clear(findings,
       (r.findings ?? []).map((f) => el('li', {}, f)),
       (r.runs ?? []).length ? el('li', { class: 'meta' }, `${r.runs.length} runs: best ${bestRun(r.runs)}`) : null);
+    findingsCard.hidden = findings.childElementCount === 0;
     const src = `/api/jobs/${encodeURIComponent(summary.id)}/report`;
     if (frame.getAttribute('src') !== src) frame.src = src;
     frame.hidden = false;

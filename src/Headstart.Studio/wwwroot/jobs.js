@@ -39,6 +39,8 @@ export function createJobsPage(root, { go }) {
       links.push(el('a', { href: `/api/jobs/${encodeURIComponent(j.id)}/model.onnx`, download: `headstart-${j.id}.onnx` }, 'onnx'));
     } else if (j.has_output && j.kind === 'compare') {
       links.push(el('a', { href: `/api/jobs/${encodeURIComponent(j.id)}/report`, target: '_blank', rel: 'noopener' }, 'comparison'));
+    } else if (j.kind === 'audit' && j.state === 'succeeded') {
+      links.push(el('a', { href: '#results' }, 'cleaner'));
     } else if (ACTIVE.includes(j.state)) {
       links.push(el('a', { href: j.kind === 'compare' ? '#compare' : j.kind === 'audit' ? '#results' : '#train' }, 'follow'));
     }

@@ -2,7 +2,7 @@
 // left, the epoch curve, the log of info and warning lines, and a Cancel button. It follows the job's Server-Sent
 // Events: the server replays everything so far on connect (a reloaded page redraws the curve) and EventSource
 // reconnects by itself with Last-Event-ID after a network hiccup.
-import { api, el, clear, badge, duration, fixed, errorBox, jobs, ACTIVE } from './api.js';
+import { api, el, clear, badge, duration, fixed, num, errorBox, jobs, ACTIVE } from './api.js';
 import { CurveChart } from './chart.js';
 
 export class JobMonitor {
@@ -47,7 +47,19 @@ export class JobMonitor {
     this.setState(job.state);
     this.setStage('waiting', 0, 1);
     this.eta.textContent = '';
-    this.chart?.update([], job.request?.epochs);
+    this.phase = 0;          // index of the training phase the last epoch belonged to
+    this.offset = 0;         // epochs of the earlier phases
+    this.lastEpoch = null;
+    this.plan = null;        // [{name, epochs}] of the run's plan, when known
+    this.redraw();
+    if (job.kind === 'train' && this.chart) {
+      // The plan names the phases (fine-tune: the head first, then the unfrozen layers), each counting its own epochs.
+      api('/api/plan', { method: 'POST', json: job.request }).then((r) => {
+        if (this.job?.id !== job.id) return;
+        this.plan = (r.plan?.phases ?? []).map((p) => ({ name: p.name, epochs: p.epochs }));
+        this.redraw();
+      }).catch(() => { /* the dataset may be gone: the curve goes without phase names */ });
+    }
     const es = new EventSource(`/api/jobs/${encodeURIComponent(job.id)}/events`);
     this.source = es;
     const on = (type, fn) => es.addEventListener(type, (e) => {
@@ -66,9 +78,12 @@ export class JobMonitor {
     on('warning', (d) => this.line('warning', d.message));
     on('stage', (d) => this.setStage(d.name, 0, d.total));
     on('progress', (d) => {
-      this.setStage(d.stage, d.done, d.total);
+      const name = this.stageName(d.stage);
+      if (name !== this.stage.textContent) this.stageStarted = performance.now();
+      this.setStage(name, d.done, d.total);
       const bits = [];
-      if (d.eta !== undefined && d.eta !== null) bits.push(`about ${duration(d.eta)} left`);
+      const eta = d.eta ?? this.estimate(d);
+      if (eta !== undefined && eta !== null) bits.push(`${eta < 1 ? 'under a second' : `about ${duration(eta)}`} left${name.includes('(phase ') ? ' in this phase' : ''}`);
       if (d.elapsed !== undefined) bits.push(`${duration(d.elapsed)} so far`);
       if (d.loss !== undefined) bits.push(`loss ${fixed(d.loss)}`);
       this.eta.textContent = bits.join(' · ');
@@ -77,10 +92,7 @@ export class JobMonitor {
       this.line('info', `${d.name}: done in ${duration(d.seconds)}`);
       this.eta.textContent = '';
     });
-    on('epoch', (d) => {
-      this.epochs = this.epochs.filter((x) => x.epoch !== d.epoch).concat([d]);
-      this.chart?.update(this.epochs, job.request?.epochs);
-    });
+    on('epoch', (d) => this.addEpoch(d));
     on('end', () => this.finish());
     es.addEventListener('error', () => {
       // EventSource retries by itself while the server is reachable; a closed source means it gave up.
@@ -88,6 +100,68 @@ export class JobMonitor {
         this.message.replaceChildren(errorBox('lost the connection to the job\'s event stream; reload the page to reconnect'));
       }
     });
+  }
+
+  /** Whether an "epoch N of M" starts a new phase: its count restarted, or its total changed. */
+  isNewPhase(epoch, epochs) {
+    const last = this.lastEpoch;
+    return !!last && (epoch <= last.epoch || epochs !== last.epochs);
+  }
+
+  addEpoch(d) {
+    if (this.isNewPhase(d.epoch, d.epochs)) {
+      this.offset += this.lastEpoch.epoch;
+      this.phase += 1;
+    }
+    this.lastEpoch = d;
+    const x = this.offset + d.epoch;
+    this.epochs = this.epochs.filter((r) => r.x !== x).concat([{ ...d, x, phase: this.phase }]);
+    this.redraw();
+  }
+
+  redraw() {
+    if (!this.chart) return;
+    const plan = this.plan && this.plan.length ? this.plan : null;
+    const phases = [];
+    let maxX;
+    if (plan) {
+      let start = 0;
+      for (const p of plan) {
+        phases.push({ name: p.name, start });
+        start += p.epochs;
+      }
+      maxX = start;
+    } else {
+      maxX = this.lastEpoch ? this.offset + (this.lastEpoch.epochs ?? this.lastEpoch.epoch) : this.job?.request?.epochs;
+    }
+    this.chart.update(this.epochs, { maxX, phases: plan && plan.length > 1 ? phases : [] });
+  }
+
+  /** "epoch 3 of 400" as the page shows it: with its phase when the plan has several. */
+  stageName(stage) {
+    const m = /^epoch (\d+) of (\d+)$/.exec(stage || '');
+    if (!m || !this.plan || this.plan.length < 2) return stage;
+    const i = Math.min(this.plan.length - 1, this.phase + (this.isNewPhase(Number(m[1]), Number(m[2])) ? 1 : 0));
+    return `${this.plan[i].name} (phase ${i + 1} of ${this.plan.length}): ${stage}`;
+  }
+
+  /**
+   * Time left of a training run, for the per-batch progress of "epoch N of M" (which carries no ETA): the mean of
+   * the last epochs' seconds, or before the first one ends, the current epoch's pace so far.
+   */
+  estimate(d) {
+    const m = /^epoch (\d+) of (\d+)$/.exec(d.stage || '');
+    if (!m || !d.total) return null;
+    if (this.isNewPhase(Number(m[1]), Number(m[2]))) return null;
+    const epoch = Number(m[1]), epochs = Number(m[2]);
+    const recent = this.epochs.filter((r) => r.phase === this.phase).map((r) => num(r.seconds)).filter((v) => v !== null).slice(-3);
+    let perEpoch = recent.length ? recent.reduce((a, v) => a + v, 0) / recent.length : null;
+    if (perEpoch === null) {
+      const elapsed = (performance.now() - (this.stageStarted ?? performance.now())) / 1000;
+      if (!d.done || elapsed <= 0) return null;
+      perEpoch = (elapsed * d.total) / d.done;
+    }
+    return perEpoch * Math.max(0, epochs - epoch + 1 - d.done / d.total);
   }
 
   detach() {
@@ -111,7 +185,7 @@ export class JobMonitor {
     else this.setStage(summary.state, 0, 1);
     this.eta.textContent = '';
     if (summary.error) this.message.replaceChildren(errorBox(summary.error, `${this.prefix}-error`));
-    if (this.chart && summary.epochs?.length && !this.epochs.length) this.chart.update(summary.epochs, summary.request?.epochs);
+    if (this.chart && summary.epochs?.length && !this.epochs.length) for (const e of summary.epochs) this.addEpoch(e);
     jobs.refresh();
     this.onEnd?.(summary);
   }

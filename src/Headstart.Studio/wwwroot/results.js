@@ -145,7 +145,7 @@ export function createResultsPage(root) {
     const names = r.classes ?? classes;
     const name = (v) => (typeof v === 'number' ? names[v] ?? String(v) : v);
     clear(auditStatus, el('p', { class: 'meta', testid: 'audit-summary' },
-      `Audit ${audit.id}: ${ranked.length} training images scored by ${r.folds ?? '?'} out-of-fold heads in ${duration(r.seconds)}; ` +
+      `Audit ${audit.id}: ${r.count ?? ranked.length} training images scored by ${r.folds ?? '?'} out-of-fold heads in ${duration(r.seconds)}; ` +
       `out-of-fold accuracy ${pct(r.out_of_fold_accuracy)}. The ${Math.min(SHOWN, ranked.length)} least believed labels:`));
     clear(suspects, ranked.slice(0, SHOWN).map((s) => suspect({ ...s, label: name(s.label), predicted: name(s.predicted) })));
   }
@@ -155,7 +155,7 @@ export function createResultsPage(root) {
     const relabel = el('select', { id: `relabel-${cssId(s.path)}`, 'aria-label': `new label for ${s.path}` },
       classes.filter((c) => c !== s.label).map((c) => el('option', { value: c }, c)));
     if (classes.includes(s.predicted) && s.predicted !== s.label) relabel.value = s.predicted;
-    const item = el('li', { class: 'suspect', testid: 'suspect', 'data-path': s.path },
+    const item = el('li', { class: s.label !== s.predicted ? 'suspect mismatch' : 'suspect', testid: 'suspect', 'data-path': s.path },
       el('img', { src: thumbUrl(current.dataset, s.path), alt: s.path, loading: 'lazy', width: 120, height: 120 }),
       el('div', { class: 'suspect-body' },
         el('p', { class: 'path', title: s.path }, s.path),

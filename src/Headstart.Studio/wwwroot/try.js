@@ -79,7 +79,8 @@ export function createTryPage(root) {
           el('p', { class: 'label' }, el('strong', { testid: 'prediction-label' }, a.label), ` ${pct(a.probability)}`),
           bars((a.top ?? []).map((t, k) => ({ label: t.label, value: t.probability, text: pct(t.probability), highlight: k === 0 })), { max: 1, testid: 'top5', cls: 'top5' }));
       });
-      clear(status, `${answers.length} prediction${answers.length > 1 ? 's' : ''} by ${pick.value}.`);
+      const shown = results.querySelectorAll('li.prediction').length;
+      clear(status, `${answers.length} new prediction${answers.length > 1 ? 's' : ''} by ${pick.value}; ${shown} shown.`);
     } catch (e) {
       for (const body of cards) clear(body, el('p', { class: 'meta' }, 'not predicted'));
       clear(status, errorBox(e));

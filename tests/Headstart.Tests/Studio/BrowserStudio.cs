@@ -42,8 +42,6 @@ public sealed class BrowserStudio : IAsyncDisposable
     public async Task StartAsync()
     {
         Directory.CreateDirectory(DataRoot);
-        // StudioApp.Build makes OutputRoot its content root before ConfigureServices creates it: it must exist first.
-        Directory.CreateDirectory(OutputRoot);
         int port = FreePort();
         app = StudioApp.Build(new StudioOptions { DataRoot = DataRoot, OutputRoot = OutputRoot, Port = port });
         await app.StartAsync();

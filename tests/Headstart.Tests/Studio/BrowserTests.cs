@@ -53,12 +53,6 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await page.Locator("[data-testid=dataset-item][data-name=more-shapes]").WaitForAsync();
         Assert.Contains("Added 'more-shapes'", await s.ById("upload-status").InnerTextAsync());
         Assert.True(File.Exists(Path.Combine(s.DataRoot, "more-shapes", "train", "circle", "circle_000.jpg")));
-        string junk = Path.Combine(s.Scratch("junk"), "junk.zip");
-        await File.WriteAllTextAsync(junk, "this is not a zip file");
-        await s.ById("upload-input").SetInputFilesAsync(junk);
-        await page.Locator("[data-testid=upload-status] .error").WaitForAsync();
-        Assert.Contains("zip", await page.Locator("[data-testid=upload-status] .error").InnerTextAsync());
-        Assert.False(Directory.Exists(Path.Combine(s.DataRoot, "junk")));
 
         await page.Locator("[data-testid=dataset-item][data-name=shapes]").ClickAsync();
         await s.Until("document.querySelector('[data-testid=dataset-title]').textContent === 'shapes' && document.querySelector('[data-testid=check-verdict]')");
@@ -66,6 +60,12 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await s.Until("[...document.querySelectorAll('[data-testid=thumb]')].slice(0, 8).every(i => i.complete && i.naturalWidth > 0)");
         await page.Locator("[data-testid=dataset-item][data-name=shapes]").BlurAsync();
         await Shot(s, "data");
+        string junk = Path.Combine(s.Scratch("junk"), "junk.zip");
+        await File.WriteAllTextAsync(junk, "this is not a zip file");
+        await s.ById("upload-input").SetInputFilesAsync(junk);
+        await page.Locator("[data-testid=upload-status] .error").WaitForAsync();
+        Assert.Contains("zip", await page.Locator("[data-testid=upload-status] .error").InnerTextAsync());
+        Assert.False(Directory.Exists(Path.Combine(s.DataRoot, "junk")));
         Step("data: upload and refused upload shown");
 
         // --- Train: defaults, the plan, a live run whose curve grows, then success.
@@ -170,6 +170,11 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await s.ById("train-button").ClickAsync();
         await page.Locator("[data-testid=train-state][data-state=running]").WaitForAsync(new() { Timeout = 60_000 });
         await s.Until("document.querySelector('[data-testid=train-stage]').textContent !== 'waiting'");
+        // Fine-tuning runs two phases (the head, then the unfrozen layers), each counting its own epochs: the page
+        // names the phase and gives the time left from the epochs' pace.
+        await s.Until("document.querySelector('[data-testid=train-eta]').textContent.includes('left')");
+        await s.Until("/\\(phase [12] of 2\\): epoch/.test(document.querySelector('[data-testid=train-stage]').textContent)");
+        await Shot(s, "train-running");
         await s.ById("train-cancel").ClickAsync();
         await page.Locator("[data-testid=train-state][data-state=cancelled]").WaitForAsync(new() { Timeout = 90_000 });
         var cancelled = (await s.Jobs()).EnumerateArray().Single(j =>

@@ -53,12 +53,15 @@ public sealed class BrowserStudio : IAsyncDisposable
         {
             ExecutablePath = BrowserCheck.ChromiumPath,
             Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+            // A fake camera (Chromium's moving test pattern) and no permission prompt: the webcam snapshot runs for real.
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
         });
         var context = await browser.NewContextAsync(new BrowserNewContextOptions
         {
             ViewportSize = new ViewportSize { Width = 1280, Height = 800 },
             TimezoneId = "UTC",
+            Permissions = ["camera"],
             Locale = "en-GB",
         });
         Page = await context.NewPageAsync();

@@ -162,6 +162,17 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await Shot(s, "try");
         Step($"try it: circle_000.jpg -> {chosen}, dropped square_001.jpg -> {droppedLabel}");
 
+        // Webcam: the snapshot of Chromium's fake camera is sent and predicted like a dropped image.
+        await s.ById("webcam-button").ClickAsync();
+        await s.ById("webcam-snap").WaitForAsync(new() { State = WaitForSelectorState.Visible });
+        await s.Until("(() => { const v = document.querySelector('[data-testid=webcam] video'); return v && v.videoWidth > 0; })()");
+        await s.ById("webcam-snap").ClickAsync();
+        await s.Until("document.querySelectorAll('[data-testid=prediction-label]').length === 3");
+        var snapshot = s.ById("prediction").First;
+        Assert.Contains("webcam-", await snapshot.InnerTextAsync());
+        Assert.Contains(await snapshot.Locator("[data-testid=prediction-label]").InnerTextAsync(), classes);
+        Step("try it: a webcam snapshot (fake camera) predicted");
+
         // --- Cancel: a long fine-tune run, cancelled from the page, leaves no bundle.
         await s.Tab("train");
         Assert.Equal("shapes", await s.ById("train-dataset").InputValueAsync());

@@ -90,17 +90,15 @@ public static class CompareCommand
 
     internal static IReadOnlySet<Recipe> ParseSkip(IEnumerable<string> values)
     {
-        var skip = new HashSet<Recipe>();
-        foreach (var v in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
-            skip.Add(v switch
-            {
-                "frozen" => Recipe.Frozen,
-                "fine-tune" or "finetune" => Recipe.FineTune,
-                "scratch" => Recipe.Scratch,
-                "small-cnn" or "cnn" => Recipe.SmallCnn,
-                _ => throw new CliException($"--skip: unknown recipe '{v}'; use frozen, fine-tune, scratch or small-cnn", Shell.UsageError),
-            });
-        return skip;
+        try
+        {
+            return values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                .Select(OptionNames.SkippableRecipe).ToHashSet();
+        }
+        catch (HeadstartException ex)
+        {
+            throw new CliException($"--skip: {ex.Message}", Shell.UsageError);
+        }
     }
 
     private static int Positive(int v, string name) =>

@@ -44,9 +44,9 @@ public static class ExtractCommand
             {
                 Model = parse.GetValue(TrainCommand.Model)!,
                 WeightsPath = parse.GetValue(TrainCommand.Weights),
-                Engine = parse.GetValue(TrainCommand.Engine) switch { "torch" => FeatureEngine.Torch, "onnx" => FeatureEngine.Onnx, _ => FeatureEngine.Auto },
+                Engine = OptionNames.Engine(parse.GetValue(TrainCommand.Engine)!),
                 BatchSize = parse.GetValue(TrainCommand.BatchSize) is > 0 and var b ? b : throw new CliException("--batch-size must be positive", Shell.UsageError),
-                Augment = parse.GetValue(TrainCommand.Augment) switch { "none" => AugmentLevel.None, "flip" => AugmentLevel.Flip, "standard" => AugmentLevel.Standard, _ => AugmentLevel.Light },
+                Augment = OptionNames.Augment(parse.GetValue(TrainCommand.Augment)!),
                 AugmentViews = parse.GetValue(TrainCommand.AugmentViews),
                 TestTimeFlip = parse.GetValue(TrainCommand.Tta),
                 ValSplit = parse.GetValue(TrainCommand.ValSplit),

@@ -39,7 +39,7 @@ public static class LrFindCommand
             var options = new TrainOptions
             {
                 Model = parse.GetValue(Model)!, WeightsPath = parse.GetValue(Weights), Pretrained = !parse.GetValue(NoPretrained),
-                Strategy = parse.GetValue(Strategy) switch { "fine-tune" => Training.Strategy.FineTune, "full" => Training.Strategy.Full, _ => Training.Strategy.Frozen },
+                Strategy = OptionNames.Strategy(parse.GetValue(Strategy)!),
                 Freeze = parse.GetValue(Freeze) is { } f ? Training.Freeze.Parse(f) : null,
                 BatchSize = parse.GetValue(BatchSize), Seed = seed, Workers = parse.GetValue(Workers), CacheDir = parse.GetValue(CacheDir),
                 Optimizer = parse.GetValue(Optimizer) == "adamw" ? OptimizerKind.AdamW : OptimizerKind.Sgd,

@@ -35,33 +35,14 @@ public sealed class JobRunner(StudioOptions options, DatasetCatalog catalog)
         SkipOf(r);
     }
 
-    private static HashSet<Recipe> SkipOf(JobRequest r) => [.. (r.Skip ?? []).Select(s => s switch
-    {
-        "fine-tune" => Recipe.FineTune,
-        "scratch" => Recipe.Scratch,
-        "small-cnn" => Recipe.SmallCnn,
-        _ => throw new HeadstartException($"unknown recipe to skip '{s}' (fine-tune, scratch or small-cnn)"),
-    })];
+    private static HashSet<Recipe> SkipOf(JobRequest r) => [.. (r.Skip ?? []).Select(OptionNames.SkippableRecipe)];
 
     public TrainOptions TrainOptionsOf(JobRequest r) => new()
     {
         Model = string.IsNullOrEmpty(r.Model) ? ModelRegistry.DefaultModel : r.Model,
-        Strategy = r.Strategy switch
-        {
-            null or "" or "frozen" => Strategy.Frozen,
-            "fine-tune" => Strategy.FineTune,
-            "full" => Strategy.Full,
-            var s => throw new HeadstartException($"unknown strategy '{s}' (frozen, fine-tune or full)"),
-        },
+        Strategy = string.IsNullOrEmpty(r.Strategy) ? Strategy.Frozen : OptionNames.Strategy(r.Strategy),
         Epochs = r.Epochs is int e ? (e is >= 1 and <= 500 ? e : throw new HeadstartException("epochs must be 1 to 500")) : 25,
-        Augment = r.Augment switch
-        {
-            null or "" or "light" => AugmentLevel.Light,
-            "none" => AugmentLevel.None,
-            "flip" => AugmentLevel.Flip,
-            "standard" => AugmentLevel.Standard,
-            var a => throw new HeadstartException($"unknown augmentation '{a}' (none, flip, light or standard)"),
-        },
+        Augment = string.IsNullOrEmpty(r.Augment) ? AugmentLevel.Light : OptionNames.Augment(r.Augment),
         AugmentViews = r.AugmentViews,
         TestTimeFlip = r.Tta,
         Seed = r.Seed ?? 42,

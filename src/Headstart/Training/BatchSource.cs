@@ -47,9 +47,7 @@ public sealed class TensorBatchSource : IBatchSource
 
     public IEnumerable<(Tensor X, Tensor Y)> Batches(int epoch, bool shuffle)
     {
-        long[] order = Enumerable.Range(0, Count).Select(i => (long)i).ToArray();
-        // Process-independent: HashCode.Combine is randomised per process and would break run-to-run determinism.
-        if (shuffle) BatchLoader.SampleRandom(seed, epoch, -1).Shuffle(order);
+        long[] order = FeatureBatchSource.EpochOrder(Count, seed, epoch, shuffle);
         for (int start = 0; start < order.Length; start += batchSize)
         {
             var idx = order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray();

@@ -56,9 +56,7 @@ public sealed class FeatureBatchSource(IFeatureRows rows, int batchSize, int see
 
     public IEnumerable<(Tensor X, Tensor Y)> Batches(int epoch, bool shuffle)
     {
-        long[] order = new long[Count];
-        for (int i = 0; i < order.Length; i++) order[i] = i;
-        if (shuffle) BatchLoader.SampleRandom(seed, epoch, -1).Shuffle(order);
+        long[] order = EpochOrder(Count, seed, epoch, shuffle);
         long[] labels = rows.Labels;
         for (int start = 0; start < order.Length; start += batchSize)
         {
@@ -67,5 +65,15 @@ public sealed class FeatureBatchSource(IFeatureRows rows, int batchSize, int see
             for (int i = 0; i < y.Length; i++) y[i] = labels[idx.Span[i]];
             yield return (rows.Gather(idx.Span), tensor(y));
         }
+    }
+
+    /// <summary>The rows of one epoch in order: 0..N-1, shuffled when asked by a Random that depends only on (seed,
+    /// epoch), so that the order is the same in every process (HashCode.Combine is randomised per process).</summary>
+    internal static long[] EpochOrder(int count, int seed, int epoch, bool shuffle)
+    {
+        long[] order = new long[count];
+        for (int i = 0; i < count; i++) order[i] = i;
+        if (shuffle) BatchLoader.SampleRandom(seed, epoch, -1).Shuffle(order);
+        return order;
     }
 }

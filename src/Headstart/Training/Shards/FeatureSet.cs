@@ -1,5 +1,4 @@
 using System.IO.Hashing;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Headstart.Data;
 using Microsoft.Win32.SafeHandles;
@@ -54,7 +53,7 @@ public sealed class FeatureSet
         if (problems.Count > 0) throw new HeadstartException($"feature directory {dir}: {string.Join("; ", problems)}");
 
         // Every chunk of the plan exactly once, each whole.
-        var set = new FeatureSet { Directory = dir, Plan = plan, Dataset = ReadDataset(plan, list), Skipped = [] };
+        var dataset = ReadDataset(plan, list);
         var expected = plan.Chunks().ToList();
         var found = new (string Path, ChunkRecord Record)?[expected.Count];
         int dim = 0;
@@ -62,11 +61,11 @@ public sealed class FeatureSet
         for (int s = 0; s < plan.Shards; s++)
         {
             var (first, end) = plan.ChunkRange(s);
-            var names = manifests[s]!.Chunks.Select(c => c.Name).ToHashSet();
+            var listed = manifests[s]!.Chunks.DistinctBy(c => c.Name).ToDictionary(c => c.Name, StringComparer.Ordinal);
             for (int c = first; c < end; c++)
             {
                 string name = FeatureDir.ChunkName(c);
-                var entry = manifests[s]!.Chunks.FirstOrDefault(x => x.Name == name);
+                var entry = listed.GetValueOrDefault(name);
                 if (entry is null) { problems.Add($"shard {s}'s manifest lacks {name}"); continue; }
                 string shardDir = FeatureDir.ShardDir(dir, s, plan.Shards), rows = Path.Combine(shardDir, name + ".f32");
                 var record = ReadRecord(Path.Combine(shardDir, name + ".json"), s, name, problems);
@@ -79,7 +78,7 @@ public sealed class FeatureSet
                 }
                 if (record.Dim > 0 && dim > 0 && record.Dim != dim) { problems.Add($"shard {s}: {name} has rows of width {record.Dim}, others {dim}"); continue; }
                 if (record.Dim > 0) dim = record.Dim;
-                var samples = plan.Passes[record.Pass].Val ? set.Dataset.Val : set.Dataset.Train;
+                var samples = plan.Passes[record.Pass].Val ? dataset.Val : dataset.Train;
                 foreach (var k in record.Skipped)
                     if (k.Sample >= 0 && k.Sample < samples.Count) skipped.Add(new SkippedFile(samples[k.Sample].Path, k.Reason));
                 found[c] = (rows, record);
@@ -88,7 +87,7 @@ public sealed class FeatureSet
         if (problems.Count > 0)
             throw new HeadstartException($"feature directory {dir}: {string.Join("; ", problems.Take(5))}{(problems.Count > 5 ? $"; and {problems.Count - 5} more" : "")}. " +
                                          "Delete the named shard folder(s) and run 'headstart extract' for them again");
-        var result = new FeatureSet { Directory = dir, Plan = plan, Dataset = set.Dataset, Skipped = skipped.DistinctBy(f => f.Path).ToList(), Dim = dim };
+        var result = new FeatureSet { Directory = dir, Plan = plan, Dataset = dataset, Skipped = skipped.DistinctBy(f => f.Path).ToList(), Dim = dim };
         result.chunks.AddRange(found.Select(f => f!.Value));
         return result;
     }
@@ -209,23 +208,25 @@ public sealed class ShardRows : IFeatureRows
 
     public Tensor Gather(ReadOnlySpan<long> rows)
     {
-        var buffer = new float[rows.Length * Dim];   // (B, D)
-        var bytes = MemoryMarshal.AsBytes(buffer.AsSpan());
+        // Read straight into memory libtorch allocated (64-byte aligned). A tensor over a managed array would start
+        // wherever the GC put it, and the matrix kernels' results change in the last bits with the alignment of their
+        // input, so the same rows would train a slightly different head from run to run.
+        var batch = empty(rows.Length, Dim);   // (B, D) float32
+        var bytes = batch.bytes;               // a view of its memory
         int width = Dim * sizeof(float);
         for (int i = 0; i < rows.Length; i++)
         {
             long r = rows[i];
             int f = fileOf[r];
             var handle = handles[f] ??= File.OpenHandle(paths[f], FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-            var target = bytes.Slice(i * width, width);
-            int read = RandomAccess.Read(handle, target, offsets[r]);
-            if (read != width) throw new HeadstartException($"{paths[f]} ended early (row {r}): the feature directory changed while training");
+            int read = RandomAccess.Read(handle, bytes.Slice(i * width, width), offsets[r]);
+            if (read != width)
+            {
+                batch.Dispose();
+                throw new HeadstartException($"{paths[f]} ended early (row {r}): the feature directory changed while training");
+            }
         }
-        // Into memory libtorch allocated (64-byte aligned): a tensor over the managed array would start wherever the GC
-        // put it, and the matrix kernels' results change in the last bits with the alignment of their input, so the
-        // same rows would train a slightly different head from run to run.
-        using var pinned = tensor(buffer);
-        return pinned.reshape(rows.Length, Dim).clone();
+        return batch;
     }
 
     public void Dispose()

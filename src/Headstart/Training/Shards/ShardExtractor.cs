@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.IO.Hashing;
-using System.Runtime.InteropServices;
 using Headstart.Data;
 using Headstart.IO;
 using Headstart.Models;
@@ -234,7 +233,7 @@ public sealed class ShardExtractor(ITrainingReporter? reporter = null)
                 {
                     var feats = backbone.Run(batch.Images).contiguous();   // (B, D)
                     dim = (int)feats.shape[1];
-                    var row = MemoryMarshal.AsBytes(feats.data<float>().ToArray().AsSpan());
+                    var row = feats.bytes;   // a view of the (B, D) rows, no copy
                     crc.Append(row);
                     fs.Write(row);
                     bytes += row.Length;

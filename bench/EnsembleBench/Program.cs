@@ -36,7 +36,7 @@ try
         for (int r = 1; r <= repeats; r++)
         {
             var data = load(r);
-            var o = new TrainOptions { Seed = r, CacheDir = cache };
+            var o = new TrainOptions { Seed = r, CacheDir = cache, HeadFit = HeadFit.Sgd };
             var spec = ModelRegistry.Get(o.Model);
             var weights = Pretrained.Resolve(spec);
             var pre = spec.PreprocessingFor(weights.Source);

@@ -44,7 +44,7 @@ var variantNames = new Dictionary<string, string>
 };
 try
 {
-    var o0 = new TrainOptions();
+    var o0 = new TrainOptions { HeadFit = HeadFit.Sgd };
     var spec = ModelRegistry.Get(o0.Model);
     var weights = Pretrained.Resolve(spec);
     if (FrozenFeatures.Resolve(o0.Engine, spec, weights) != FeatureEngine.Onnx)
@@ -124,7 +124,7 @@ try
     // Trains one head per variant on a case (the rows of a source for the case's samples), returns the correct counts.
     Dictionary<string, (int, int)> RunCase(ImageDataset data, Source src, Func<ImageSample, int> trainRow, Func<ImageSample, int> valRow, int seed, List<string> notes)
     {
-        var o = new TrainOptions { Seed = seed };
+        var o = new TrainOptions { Seed = seed, HeadFit = HeadFit.Sgd };
         var plan = TrainingPlanner.Plan(o, spec, DataShape.Of(data));
         var phase = plan.Phases[0];
         var views = plan.Features ?? throw new InvalidOperationException("the default plan has no cached features");
@@ -187,12 +187,12 @@ try
     static string Key(ImageSample s) => Path.GetFileName(Path.GetDirectoryName(s.Path)) + "/" + Path.GetFileName(s.Path);
     var flowerTrain = flowers.Train.Select((s, i) => (Key(s), i)).ToDictionary(p => p.Item1, p => p.i);
     var flowerVal = flowers.Val.Select((s, i) => (Key(s), i)).ToDictionary(p => p.Item1, p => p.i);
-    var flowerPlan = TrainingPlanner.Plan(new TrainOptions(), spec, DataShape.Of(flowers)).Features!;
+    var flowerPlan = TrainingPlanner.Plan(new TrainOptions { HeadFit = HeadFit.Sgd }, spec, DataShape.Of(flowers)).Features!;
     Console.Error.WriteLine($"[feature] flowers-small: extracting ({flowers.Train.Count} train, {flowers.Val.Count} val, views {flowerPlan})");
     var flowerSrc = ExtractSource(flowers, trainMirror: true, valMirror: flowerPlan.MirroredValidation, seed: 1);
     {
         // A is today's features: compare with FrozenFeatures.Extract (the recipe's own path, cold disk cache).
-        var o = new TrainOptions { CacheDir = Path.Combine(work.FullName, "cache") };
+        var o = new TrainOptions { CacheDir = Path.Combine(work.FullName, "cache"), HeadFit = HeadFit.Sgd };
         using var template = spec.Create(flowers.Classes.Count);
         using var today = FrozenFeatures.Extract(template, spec, weights, pre, flowers, o, flowerPlan, meanImage, null, _ => { }, CancellationToken.None);
         var a = flowerSrc.Features["A"];
@@ -232,7 +232,7 @@ try
         for (int r = 1; r <= fashionRepeats; r++)
         {
             var data = FashionMnist.Load(FashionMnist.DefaultDir, 100, 100, r);
-            var plan = TrainingPlanner.Plan(new TrainOptions { Seed = r }, spec, DataShape.Of(data)).Features!;
+            var plan = TrainingPlanner.Plan(new TrainOptions { Seed = r, HeadFit = HeadFit.Sgd }, spec, DataShape.Of(data)).Features!;
             var src = ExtractSource(data, plan.TrainViews == 1, plan.MirroredValidation, r);
             foreach (var v in variants) seconds[v] += src.Seconds[v];
             views += src.Views;

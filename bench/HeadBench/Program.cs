@@ -6,7 +6,8 @@
 // (d) today's recipe with weight decay and label smoothing chosen by 5-fold CV on the training rows (accuracy; a tie
 // keeps the earlier grid entry, today's first); (e) as (b) on the raw features, not standardised. Nothing looks at the
 // validation set except the final score. (f) today's head on the centre view alone (the first pass's rows), (g, h) with
-// inverted dropout 0.2 / 0.5 on the features of training batches, (i) the plan's views with dropout 0.5. Head-fit times are per repeat, the CV included.
+// inverted dropout 0.2 / 0.5 on the features of training batches, (i) the plan's views with dropout 0.5, (j) the probe of (e) on the
+// centre view alone. Head-fit times are per repeat, the CV included.
 // Usage: dotnet bench/HeadBench/bin/Release/net10.0/HeadBench.dll [REPEATS-SCALE]   (from the repository root)
 using System.Diagnostics;
 using Headstart.Bench.Shared;
@@ -17,9 +18,13 @@ using Headstart.Weights;
 using static TorchSharp.torch;
 
 double scale = args.Length > 0 ? double.Parse(args[0]) : 1;
+// Optional second argument: the variants to run, by letter (e.g. "aej"); today's (a) always runs, as the pairing base.
+string only = args.Length > 1 ? "a" + args[1] : "abcdefghij";
 var work = Directory.CreateTempSubdirectory("headstart-heads-");
 string[] variants = ["sgd (today)", "lbfgs, L2 by CV", "lbfgs, L2 = 1/N", "sgd, wd+ls by CV", "lbfgs raw, L2 by CV",
-    "centre only, sgd", "centre only, sgd + dropout 0.2", "centre only, sgd + dropout 0.5", "sgd + dropout 0.5"];
+    "centre only, sgd", "centre only, sgd + dropout 0.2", "centre only, sgd + dropout 0.5", "sgd + dropout 0.5",
+    "centre only, lbfgs raw, L2 by CV"];
+bool Runs(int v) => only.Contains((char)('a' + v));
 try
 {
     var flowers = ImageFolder.Load(BenchSets.FlowersSmall);
@@ -45,7 +50,7 @@ try
         for (int r = 1; r <= repeats; r++)
         {
             var data = load(r);
-            var o = new TrainOptions { Seed = r, CacheDir = cache, ValidateEachEpoch = false };
+            var o = new TrainOptions { Seed = r, CacheDir = cache, ValidateEachEpoch = false, HeadFit = HeadFit.Sgd };
             var spec = ModelRegistry.Get(o.Model);
             var weights = Pretrained.Resolve(spec);
             var pre = spec.PreprocessingFor(weights.Source);
@@ -96,6 +101,7 @@ try
             }
 
             clock.Restart();
+            if (Runs(1))
             using (var fit = LinearProbe.FitCrossValidated(x, labels, groups, classes, 5, r))
             {
                 secs[variants[1]].Add(clock.Elapsed.TotalSeconds);
@@ -104,6 +110,7 @@ try
             }
 
             clock.Restart();
+            if (Runs(2))
             using (var fit = LinearProbe.FitAt(x, labels, classes, 1.0 / n))
             {
                 secs[variants[2]].Add(clock.Elapsed.TotalSeconds);
@@ -111,6 +118,7 @@ try
             }
 
             clock.Restart();
+            if (Runs(4))
             using (var fit = LinearProbe.FitCrossValidated(x, labels, groups, classes, 5, r, standardise: false))
             {
                 secs[variants[4]].Add(clock.Elapsed.TotalSeconds);
@@ -120,6 +128,8 @@ try
 
             // (d): weight decay x label smoothing by CV accuracy on the training rows, folds by image.
             clock.Restart();
+            if (Runs(3))
+            {
             (double Wd, double Ls)[] grid = [(0, 0), (0, 0.1), (1e-3, 0), (1e-3, 0.1), (1e-2, 0), (1e-2, 0.1)];
             int[] fold = LinearProbe.Folds(labels, groups, classes, 5, r);
             var cvAcc = new double[grid.Length];
@@ -144,18 +154,28 @@ try
                 acc[variants[3]].Add(ScoreModel(model));
                 chosen[variants[3]].Add($"wd {grid[best].Wd:g2} ls {grid[best].Ls:g2}");
             }
+            }
             // (f)-(i): the centre view alone (the first `images` rows), with and without dropout on the features.
             using var centre = new SubsetRows(feats.Train, [.. Enumerable.Range(0, images).Select(i => (long)i)]);
-            foreach (var (v, rows, p) in new[] { (5, (IFeatureRows)centre, 0.0), (6, centre, 0.2), (7, centre, 0.5), (8, feats.Train, 0.5) })
+            foreach (var (v, rows, p) in new[] { (5, (IFeatureRows)centre, 0.0), (6, centre, 0.2), (7, centre, 0.5), (8, feats.Train, 0.5) }.Where(t => Runs(t.Item1)))
             {
                 clock.Restart();
                 using var model = Sgd(rows, plan.Optimizer.WeightDecay, plan.LabelSmoothing, r, p);
                 secs[variants[v]].Add(clock.Elapsed.TotalSeconds);
                 acc[variants[v]].Add(ScoreModel(model));
             }
-            Console.Error.WriteLine($"[heads] {name} repeat {r}: " + string.Join(", ", variants.Select(v => $"{v} {acc[v][^1]:P2} ({secs[v][^1]:F2} s)")));
+            if (Runs(9))
+            {
+                clock.Restart();
+                using var xc = x.narrow(0, 0, images);                                                 // (images, D): the centre pass
+                using var fit = LinearProbe.FitCrossValidated(xc, labels[..images], groups[..images], classes, 5, r, standardise: false);
+                secs[variants[9]].Add(clock.Elapsed.TotalSeconds);
+                acc[variants[9]].Add(Score(fit.Weight, fit.Bias));
+                chosen[variants[9]].Add($"{fit.Lambda:g2}");
+            }
+            Console.Error.WriteLine($"[heads] {name} repeat {r}: " + string.Join(", ", variants.Where(v => acc[v].Count > 0).Select(v => $"{v} {acc[v][^1]:P2} ({secs[v][^1]:F2} s)")));
         }
-        foreach (var v in variants)
+        foreach (var v in variants.Where(v => acc[v].Count > 0))
         {
             var diffs = acc[v].Zip(acc[variants[0]], (a, b) => 100 * (a - b)).ToList();
             string wtl = $"{diffs.Count(d => d > 1e-9)}/{diffs.Count(d => Math.Abs(d) <= 1e-9)}/{diffs.Count(d => d < -1e-9)}";

@@ -38,7 +38,7 @@ try
         {
             var data = load(seed);
             valCount = data.Val.Count;
-            var o = new TrainOptions { Seed = seed, CacheDir = cache };
+            var o = new TrainOptions { Seed = seed, CacheDir = cache, HeadFit = HeadFit.Sgd };
             double plain, tta;
             using (var r = new TransferTrainer().Train(data, o))
             {

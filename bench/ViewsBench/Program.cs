@@ -36,7 +36,7 @@ try
         for (int seed = 1; seed <= n; seed++)
         {
             var data = load(seed);
-            var o = new TrainOptions { Seed = seed };
+            var o = new TrainOptions { Seed = seed, HeadFit = HeadFit.Sgd };
             // Each run extracts cold into its own cache, so that the walls compare the whole recipe.
             var sw = Stopwatch.StartNew();
             double centre;

@@ -3,6 +3,8 @@
 # sides, cold (fresh caches), one process per run under /usr/bin/time: flowers-small (400 / 200) and a Fashion-MNIST
 # export with 300 training images per class (3,000 / 1,000). Headstart runs three ways: the default (the cached views
 # decided from the data), the mirror view forced (--augment-views 1) and the centre crop only (--augment-views 0).
+# Where Debian's python3-torch is installed, PyTorch's cached-features recipe (bench/pytorch_cached.py: same weights,
+# same preprocessing, features extracted once, a linear head by Adam for 100 epochs) runs in the same way.
 #   bench/mlnet/run.sh          (needs ../shared; HEADSTART_BENCH_NO_BUILD=1 reuses the build)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -16,6 +18,13 @@ trap 'rm -rf "$work"' EXIT
 flowers="$(cd "$ROOT/../shared/datasets/flowers-small" && pwd)"
 dotnet "$ROOT/bench/Headstart.Bench/bin/Release/net10.0/Headstart.Bench.dll" fashion-mnist "$work/fashion-300" \
   --per-class 300 --val-per-class 100 --seed 1 >&2
+pytorch=""
+if python3 -c 'import torch, torchvision' 2>/dev/null; then
+  # The weights in torchvision keys and the CNTK mean image, as Headstart.Bench exports them for pytorch_cached.py.
+  dotnet "$ROOT/bench/Headstart.Bench/bin/Release/net10.0/Headstart.Bench.dll" "$flowers" --no-train --no-python \
+    --forward-images 32 --work-dir "$work/export" --keep >&2
+  pytorch="$work/export/pytorch"
+fi
 
 run() {   # run NAME DIR LABEL COMMAND...: one cold run, one table row
   local name="$1" dir="$2" label="$3"; shift 3
@@ -37,4 +46,8 @@ for set in "flowers-small:$flowers" "Fashion-MNIST 300/class:$work/fashion-300";
   run "$name" "$dir" "Headstart --augment-views 1 (mirror view)" "$ROOT/headstart" train "$dir" --out "$work/out" --augment-views 1 --json
   run "$name" "$dir" "Headstart --augment-views 0 (centre only)" "$ROOT/headstart" train "$dir" --out "$work/out" --augment-views 0 --json
   run "$name" "$dir" "ML.NET 5.0.1 DnnFeaturizeImage ResNet18 + L-BFGS" dotnet "$ROOT/bench/MlNetPeer/bin/Release/net10.0/MlNetPeer.dll" "$dir"
+  if [ -n "$pytorch" ]; then
+    run "$name" "$dir" "PyTorch $(python3 -c 'import torch; print(torch.__version__)') cached features + linear head (Adam, 100 epochs)" \
+      python3 "$ROOT/bench/pytorch_cached.py" recipe --data "$dir" --weights "$pytorch/resnet18-cntk.safetensors" --mean-image "$pytorch/mean_image.f32"
+  fi
 done

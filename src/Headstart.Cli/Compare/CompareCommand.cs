@@ -17,7 +17,7 @@ public static class CompareCommand
     private static readonly Argument<string> Data = new("data") { Description = "ImageFolder root: train/ + val/, or class subfolders (split with --val-split)" };
     private static readonly Option<string> Model = Opt.Of("--model", "Pretrained model for the transfer and same-architecture runs", ModelRegistry.DefaultModel);
     private static readonly Option<string?> Weights = Opt.Maybe<string>("--weights", "Pretrained weights file overriding the default source");
-    private static readonly Option<int?> Epochs = Opt.Maybe<int?>("--epochs", "Frozen-transfer head epochs, also fine-tune's head phase (on cached features: cheap; default: train's, 25)");
+    private static readonly Option<int?> Epochs = Opt.Maybe<int?>("--epochs", "Frozen-transfer head epochs, also fine-tune's head phase (on cached features: cheap). Given, the frozen head trains by SGD (train's --head-fit sgd); default: train's plan, the L-BFGS head, and 25 epochs for fine-tune's head phase");
     private static readonly Option<int> FineTuneEpochs = Opt.Of("--fine-tune-epochs", "Unfrozen fine-tuning epochs (after --epochs frozen-head epochs on cached features); full backbone passes, slow on a CPU", 2);
     private static readonly Option<int> ScratchEpochs = Opt.Of("--scratch-epochs", "Epochs of the same architecture from random initialisation", 3);
     private static readonly Option<int> CnnEpochs = Opt.Of("--cnn-epochs", "Minimum epochs of the small CNN from scratch", 20);

@@ -47,8 +47,14 @@ public static class TrainCommand
     internal static readonly Option<int?> AugmentViews = new("--augment-views")
     {
         Description = "frozen: cached views per training image besides the centre crop (1 = its mirror image; more add random resized crops; " +
-                      $"at most 1 with --augment flip). Default: from the data, 1 while the smallest class has fewer than {TrainingPlanner.MirrorViewBelowPerClass} training images, else 0",
+                      $"at most 1 with --augment flip). Default: 0 under the L-BFGS head; under SGD 1 while the smallest class has fewer than {TrainingPlanner.MirrorViewBelowPerClass} training images, else 0",
     };
+    internal static readonly Option<string> HeadFitOption = Opt.Choice("--head-fit",
+        "frozen: how the head is fitted on the cached features. lbfgs: logistic regression by L-BFGS, its L2 strength chosen by " +
+        $"{TrainingPlanner.LbfgsFolds}-fold cross-validation on the training images; sgd: --epochs of --optimizer under --schedule. " +
+        $"auto (default): lbfgs for a one-Linear classifier section up to {TrainingPlanner.LbfgsMaxImages} training images, else sgd; " +
+        "any of --epochs, --lr, --optimizer, --schedule, --step-size, --gamma, --momentum, --nesterov, --weight-decay, --label-smoothing, " +
+        "--clip-grad given picks sgd", "auto", "auto", "sgd", "lbfgs");
     internal static readonly Option<double> ValSplit = Opt.Of("--val-split", "Validation fraction when DATA has no train/ and val/ folders (stratified)", 0.2);
     private static readonly Option<int?> Patience = Opt.Maybe<int?>("--patience", "Early stopping patience in epochs (monitor: val loss)");
     private static readonly Option<bool> FreezeBn = Opt.Flag("--freeze-bn", "fine-tune/full: keep BatchNorm in inference mode (fixed running statistics) while the layers train (steadier on small datasets, and on data unlike ImageNet)");
@@ -58,7 +64,7 @@ public static class TrainCommand
     private static readonly Option<string?> CheckpointDir = Opt.Maybe<string>("--checkpoint-dir", "Where to write a checkpoint after every epoch (default: OUT.checkpoint next to the bundle, removed once the bundle is saved; 'none' disables)");
     private static readonly Option<double> CheckpointEvery = Opt.Of("--checkpoint-every", "Seconds: skip an epoch's checkpoint when the last one is younger (a resumed run repeats those epochs); 0 = after every epoch", 10.0);
     internal static readonly Option<string> Engine = Opt.Choice("--engine", "frozen: engine for the backbone pass (auto: ONNX Runtime for resnet18-cntk's .onnx weights, else TorchSharp)", "auto", "auto", "torch", "onnx");
-    internal static readonly Option<bool> Tta = Opt.Flag("--tta", "Average validation predictions with the mirrored image (flip test-time augmentation: one more pass per val image). evaluate and predict don't apply it, so the bundle's val accuracy is then the TTA one");
+    internal static readonly Option<bool> Tta = Opt.Flag("--tta", "Average every prediction with the mirrored image's (flip test-time augmentation: one more backbone pass per image). The bundle records it, and evaluate, predict, report and the ONNX export apply it");
     private static readonly Option<string?> CacheDir = Opt.Maybe<string>("--cache-dir", "Feature cache directory (default $XDG_CACHE_HOME/headstart/features; 'none' disables)");
 
     public static Command Create()
@@ -66,7 +72,7 @@ public static class TrainCommand
         var cmd = new Command("train", "Train a classifier on an image folder by transfer learning and save a bundle")
         {
             Data, Model, Weights, NoPretrained, Out, Strategy, Freeze, Epochs, FreezeEpochs, BatchSize, MicroBatch, Lr, FineTuneLr, Optimizer, Schedule,
-            StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, ValSplit,
+            StepSize, Gamma, WeightDecay, Momentum, Nesterov, LabelSmoothing, ClipGrad, Seed, Augment, AugmentViews, HeadFitOption, ValSplit,
             Patience, KeepBest, FreezeBn, Workers, CacheDir, Engine, Tta, Resume, CheckpointDir, CheckpointEvery, PlanOnly, Features,
             Extract.ExtractCommand.Root, Extract.ExtractCommand.AllowOutside,
         };
@@ -164,6 +170,10 @@ public static class TrainCommand
             skipped = skippedCount,
             train_seconds = result.Manifest.TrainSeconds,
             epochs = result.Manifest.History?.Count ?? 0,
+            // The L-BFGS head's choice; null when the head trained by epochs.
+            head_fit = result.Manifest.HeadFit is { } fit
+                ? (object?)new { method = "lbfgs", l2 = fit.Lambda, folds = fit.Folds, train_accuracy = fit.TrainAccuracy, seconds = fit.Seconds }
+                : null,
             timings = timings.ToDictionary(),
         }, Shell.JsonOptions)!.AsObject();
         if (extra is not null)
@@ -214,7 +224,22 @@ public static class TrainCommand
         Engine = OptionNames.Engine(parse.GetValue(Engine)!),
         TestTimeFlip = parse.GetValue(Tta),
         ValSplit = parse.GetValue(ValSplit),
+        HeadFit = ReadHeadFit(parse),
     };
+
+    /// <summary>The options that only a head trained by epochs reads.</summary>
+    private static readonly Option[] SgdOptions = [Epochs, Lr, Optimizer, Schedule, StepSize, Gamma, Momentum, Nesterov, WeightDecay, LabelSmoothing, ClipGrad];
+
+    /// <summary>--head-fit, where auto becomes sgd when an option only SGD reads was given (the user asked for epochs).</summary>
+    private static HeadFit? ReadHeadFit(ParseResult parse)
+    {
+        var fit = OptionNames.HeadFit(parse.GetValue(HeadFitOption)!);
+        bool sgdAsked = SgdOptions.Any(o => parse.GetResult(o) is { Implicit: false });
+        if (fit == HeadFit.Lbfgs && sgdAsked)
+            throw new CliException($"--head-fit lbfgs has no epochs, rate or schedule; drop {string.Join(", ", SgdOptions.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name))} or use --head-fit sgd",
+                Shell.UsageError);
+        return fit ?? (sgdAsked ? HeadFit.Sgd : null);
+    }
 
     /// <summary>Seconds from 0 to 10^9 (about 32 years): beyond that TimeSpan overflows.</summary>
     private static double Seconds(double v, string name) =>

@@ -17,6 +17,8 @@ public sealed record JobRequest
     /// <summary>"frozen", "fine-tune" or "full".</summary>
     public string? Strategy { get; init; }
     public int? Epochs { get; init; }
+    /// <summary>The frozen head's fit: "auto" (null; the planner's choice), "lbfgs" or "sgd" (by <see cref="Epochs"/>).</summary>
+    public string? HeadFit { get; init; }
     /// <summary>"none", "flip", "light" or "standard".</summary>
     public string? Augment { get; init; }
     public int? AugmentViews { get; init; }

@@ -45,6 +45,7 @@ public sealed class JobRunner(StudioOptions options, DatasetCatalog catalog)
         Augment = string.IsNullOrEmpty(r.Augment) ? AugmentLevel.Light : OptionNames.Augment(r.Augment),
         AugmentViews = r.AugmentViews,
         TestTimeFlip = r.Tta,
+        HeadFit = string.IsNullOrEmpty(r.HeadFit) ? null : OptionNames.HeadFit(r.HeadFit),
         Seed = r.Seed ?? 42,
         ValSplit = r.ValSplit ?? 0.2,
     };

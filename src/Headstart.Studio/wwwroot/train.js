@@ -1,4 +1,4 @@
-// Train: the recipe (model, strategy, epochs, augmentation, TTA) with sensible defaults, the plan it would run, and
+// Train: the recipe (model, strategy, head fit, epochs, augmentation, TTA) with sensible defaults, the plan it would run, and
 // the live view of the run (stage progress with time left, the epoch curve, the log, Cancel). A reloaded page finds
 // the running or queued train job and follows it again.
 import { api, el, clear, errorBox, datasets, jobs, selection, fillSelect, field, ACTIVE } from './api.js';
@@ -11,6 +11,10 @@ export function createTrainPage(root, { go }) {
     el('option', { value: 'frozen' }, 'frozen: train the new head only (fast)'),
     el('option', { value: 'fine-tune' }, 'fine-tune: head first, then the last layers'),
     el('option', { value: 'full' }, 'full: every layer'));
+  const headFit = el('select', { id: 'train-head-fit', testid: 'train-head-fit' },
+    el('option', { value: 'auto' }, 'auto: L-BFGS where it applies, else SGD'),
+    el('option', { value: 'lbfgs' }, 'L-BFGS, L2 by cross-validation (no epochs)'),
+    el('option', { value: 'sgd' }, 'SGD, by epochs (a live curve)'));
   const epochs = el('input', { id: 'train-epochs', type: 'number', min: 1, max: 500, step: 1, value: '25', testid: 'train-epochs', required: true });
   const augment = el('select', { id: 'train-augment', testid: 'train-augment' },
     ['none', 'flip', 'light', 'standard'].map((a) => el('option', { value: a }, a)));
@@ -31,8 +35,9 @@ export function createTrainPage(root, { go }) {
     field('Dataset', dataset),
     field('Model', model, null), modelNote,
     field('Strategy', strategy),
+    field('Head fit (frozen)', headFit),
     el('div', { class: 'row' },
-      field('Epochs', epochs, '1 to 500'),
+      field('Epochs', epochs, '1 to 500; SGD heads and fine-tuning'),
       field('Augmentation', augment)),
     el('div', { class: 'check-field' }, tta, el('label', { for: 'train-tta' }, 'Test-time augmentation (average with the mirrored image)')),
     el('div', { class: 'actions' }, planButton, trainButton),
@@ -54,7 +59,7 @@ export function createTrainPage(root, { go }) {
   });
   selection.listeners.add((name) => { if (name && [...dataset.options].some((o) => o.value === name)) dataset.value = name; });
   model.addEventListener('change', describeModel);
-  for (const c of [dataset, model, strategy, epochs, augment, tta]) c.addEventListener('change', () => clear(planBox, planHint()));
+  for (const c of [dataset, model, strategy, headFit, epochs, augment, tta]) c.addEventListener('change', () => clear(planBox, planHint()));
   planBox.append(planHint());
 
   api('/api/models').then((m) => {
@@ -71,6 +76,7 @@ export function createTrainPage(root, { go }) {
   function request() {
     return {
       kind: 'train', dataset: dataset.value, model: model.value || undefined, strategy: strategy.value,
+      head_fit: strategy.value === 'frozen' ? headFit.value : undefined,
       epochs: Number(epochs.value), augment: augment.value, tta: tta.checked,
     };
   }

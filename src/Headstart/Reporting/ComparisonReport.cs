@@ -161,9 +161,13 @@ public static class ComparisonReport
         foreach (var recipe in Enum.GetValues<Recipe>().Where(rc => !o.Skip.Contains(rc)))
             protocol.Add((Comparison.NameOf(recipe), recipe switch
             {
-                Recipe.Frozen => $"train's default plan: {o.Epochs ?? TrainOptions.FrozenRecipeEpochs} epochs on cached features, " +
+                Recipe.Frozen => (o.Epochs is int epochs
+                                     ? $"the SGD head: {epochs} epochs on cached features, "
+                                     : "train's default plan: the head fitted on cached features by L-BFGS, its L2 strength chosen by " +
+                                       $"{TrainingPlanner.LbfgsFolds}-fold cross-validation on the training images (SGD where the plan's note says why), ") +
                                  (o.AugmentViews is int v
                                      ? $"{v} extra cached view(s) per image (the first is its mirror image)"
+                                     : o.Epochs is null ? "the centre crop of each image"
                                      : $"the mirror view cached per image while the smallest class has fewer than {TrainingPlanner.MirrorViewBelowPerClass} training images"),
                 Recipe.FineTune => $"{o.Epochs ?? TrainOptions.FrozenRecipeEpochs} frozen-head epochs on cached features, then " +
                                    $"{o.FineTuneEpochs} unfrozen (SGD, one-cycle, discriminative rates)",

@@ -44,7 +44,8 @@ public static class TrainingReport
         Card(body, "macro F1", metrics is null ? "n/a" : Html.Num(metrics.MacroF1, "0.000"));
         Card(body, "val images", metrics?.Count.ToString() ?? "n/a");
         Card(body, "train images", dataset?.TrainCount.ToString() ?? "n/a");
-        Card(body, "epochs", (manifest.History?.Count ?? 0).ToString());
+        if (manifest.HeadFit is { } fit) Card(body, "head fit", $"L-BFGS, L2 {fit.Lambda:g2}");
+        else Card(body, "epochs", (manifest.History?.Count ?? 0).ToString());
         Card(body, "train time", $"{Html.Num(manifest.TrainSeconds, "0.0")} s");
         body.Append("</div>\n");
         body.Append("<p class=\"muted\">Predictions: ").Append(Html.Text(data.PredictionsSource)).Append(".</p>\n");
@@ -62,6 +63,11 @@ public static class TrainingReport
 
     private static void Curves(StringBuilder sb, BundleManifest m)
     {
+        if (m.HeadFit is { } fit)
+        {
+            HeadFitCurve(sb, fit);
+            return;
+        }
         var h = m.History ?? [];
         sb.Append("<section id=\"curves\"><h2>Training curves</h2>");
         if (h.Count == 0) { sb.Append("<p class=\"muted\">No training history in this bundle.</p></section>\n"); return; }
@@ -79,6 +85,20 @@ public static class TrainingReport
                   "val values are measured after the epoch. ")
           .Append(keepBest ? "The bundle keeps the weights of the best val epoch." : "The bundle keeps the last epoch's weights.")
           .Append("</p></section>\n");
+    }
+
+    /// <summary>An L-BFGS head has no epochs: its curve is the cross-validated loss of each L2 strength tried.</summary>
+    private static void HeadFitCurve(StringBuilder sb, HeadFitRecord fit)
+    {
+        sb.Append("<section id=\"curves\"><h2>Head fit</h2>");
+        var cv = new Series($"held-out loss ({fit.Folds}-fold)", fit.Lambdas.Zip(fit.CvLoss, (l, c) => (Math.Log10(l), c)).ToList());
+        var chosen = new Series("chosen", [(Math.Log10(fit.Lambda), fit.CvLoss[fit.Lambdas.ToList().IndexOf(fit.Lambda)])], Dashed: true);
+        sb.Append(SvgCharts.Line("head-fit-curve", "Cross-validated loss by L2 strength", "log10 L2 strength", "cross-entropy", [cv, chosen]));
+        sb.Append("<p class=\"muted\">The head is a logistic regression on the frozen features, fitted to convergence by L-BFGS. Its L2 strength ")
+          .Append(Html.Text(fit.Lambda.ToString("g2", System.Globalization.CultureInfo.InvariantCulture)))
+          .Append(" has the least loss on held-out training images, over ").Append(fit.Folds.ToString())
+          .Append(" folds; the validation set played no part. On the training images: loss ").Append(Html.Num(fit.TrainLoss, "0.000"))
+          .Append(", accuracy ").Append(Html.Text(Html.Percent(fit.TrainAccuracy))).Append(".</p></section>\n");
     }
 
     private static void Metrics(StringBuilder sb, ClassificationMetrics m)

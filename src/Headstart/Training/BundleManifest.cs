@@ -69,6 +69,9 @@ public sealed record BundleManifest
     /// <summary>What ran: the phases the options were planned into (null in bundles from before plans).</summary>
     public TrainingPlan? Plan { get; init; }
     public IReadOnlyList<EpochRecord>? History { get; init; }
+    /// <summary>The L-BFGS head's fit (<see cref="HeadFit.Lbfgs"/>): the L2 strength cross-validation chose and the
+    /// held-out loss of each strength it tried; null when the head trained by epochs (<see cref="History"/>).</summary>
+    public HeadFitRecord? HeadFit { get; init; }
     public ClassificationMetrics? Metrics { get; init; }
     public DatasetSummary? Dataset { get; init; }
     public double TrainSeconds { get; init; }

@@ -256,6 +256,8 @@ public sealed class Comparison(ITrainingReporter? reporter = null)
             Recipe.Frozen => common with
             {
                 Strategy = Strategy.Frozen, Epochs = o.Epochs ?? common.Epochs, AugmentViews = o.AugmentViews,
+                // Epochs asked for are the SGD head's (as train's --epochs): the default head is L-BFGS, which has none.
+                HeadFit = o.Epochs is null ? null : HeadFit.Sgd,
             },
             Recipe.FineTune => common with { Strategy = Strategy.FineTune, FreezeEpochs = o.Epochs, Epochs = o.FineTuneEpochs, MicroBatch = o.MicroBatch },
             Recipe.Scratch => common with

@@ -1,7 +1,18 @@
-using TorchSharp.Modules;
+using System.Diagnostics;
+using Headstart.Models;
 using static TorchSharp.torch;
 
 namespace Headstart.Training;
+
+/// <summary>What an L-BFGS head fit chose and why (the bundle's record of it; <see cref="LinearProbe"/>).</summary>
+/// <param name="Lambda">The L2 strength chosen.</param>
+/// <param name="Folds">Cross-validation folds over the training images.</param>
+/// <param name="Lambdas">The strengths tried, strongest first (the path stops past the best).</param>
+/// <param name="CvLoss">Mean held-out cross-entropy of each, on the training rows' folds.</param>
+/// <param name="TrainLoss">Cross-entropy of the final head on all training rows (penalty excluded).</param>
+/// <param name="TrainAccuracy">Its accuracy on them.</param>
+public sealed record HeadFitRecord(double Lambda, int Folds, IReadOnlyList<double> Lambdas, IReadOnlyList<double> CvLoss,
+    double TrainLoss, double TrainAccuracy, double Seconds);
 
 /// <summary>
 /// The head as a convex problem: multinomial logistic regression on the frozen features, fitted to convergence by
@@ -19,7 +30,7 @@ public static class LinearProbe
     /// <summary>A fitted probe on the raw features: logits = x · Weightᵀ + Bias.</summary>
     /// <param name="Weight">(C, D).</param>
     /// <param name="Bias">(C).</param>
-    /// <param name="CvLoss">Mean held-out log-loss per entry of <see cref="Lambdas"/> (empty without cross-validation).</param>
+    /// <param name="CvLoss">Mean held-out log-loss per entry of <see cref="Lambdas"/> walked (empty without cross-validation).</param>
     public sealed record Fit(Tensor Weight, Tensor Bias, double Lambda, IReadOnlyList<double> CvLoss) : IDisposable
     {
         public void Dispose()
@@ -30,43 +41,102 @@ public static class LinearProbe
     }
 
     /// <summary>Fits the probe on <paramref name="x"/> (N, D) with <paramref name="labels"/>, lambda chosen by
-    /// <paramref name="folds"/>-fold cross-validation on these rows (least mean held-out log-loss; a tie goes to the
-    /// stronger penalty). <paramref name="groups"/> names each row's image: rows of one image share a fold.</summary>
-    public static Fit FitCrossValidated(Tensor x, long[] labels, int[] groups, int classes, int folds, int seed, bool standardise = true, CancellationToken ct = default)
+    /// <paramref name="folds"/>-fold cross-validation on these rows: the least mean held-out log-loss (a tie goes to the
+    /// stronger penalty). <paramref name="groups"/> names each row's image: rows of one image share a fold. The path
+    /// is walked from the strongest penalty, every fold warm-started from its previous fit, and stops once the held-out
+    /// loss has risen <see cref="PathPatience"/> times in a row past its best: the weak penalties are the slow fits.</summary>
+    public static Fit FitCrossValidated(Tensor x, long[] labels, int[] groups, int classes, int folds, int seed, bool standardise = true,
+        CancellationToken ct = default, Action? onStep = null)
     {
         int n = labels.Length;
         int[] fold = Folds(labels, groups, classes, folds, seed);
-        var loss = new double[Lambdas.Length];
+        using var scope = NewDisposeScope();
+        var splits = new List<(Tensor Zf, Tensor Yf, Tensor Zh, Tensor Yh)>();
         for (int k = 0; k < folds; k++)
         {
-            ct.ThrowIfCancellationRequested();
             long[] fit = [.. Enumerable.Range(0, n).Where(i => fold[i] != k).Select(i => (long)i)];
             long[] held = [.. Enumerable.Range(0, n).Where(i => fold[i] == k).Select(i => (long)i)];
             if (held.Length == 0 || fit.Length == 0) continue;
-            using var scope = NewDisposeScope();
             var xf = x.index_select(0, tensor(fit));
-            var xh = x.index_select(0, tensor(held));
-            var yf = tensor(fit.Select(i => labels[i]).ToArray());
-            var yh = tensor(held.Select(i => labels[i]).ToArray());
             var (mean, std) = Moments(xf, standardise);
-            var zf = xf.sub(mean).div(std);
-            var zh = xh.sub(mean).div(std);
-            (Tensor W, Tensor B)? at = null;
-            for (int l = 0; l < Lambdas.Length; l++)
-            {
-                var (w, b) = FitStandardised(zf, yf, classes, Lambdas[l], at);
-                at = (w, b);
-                using var logits = zh.matmul(w.t()).add(b);                                          // (H, C)
-                loss[l] += nn.functional.cross_entropy(logits, yh, reduction: nn.Reduction.Sum).item<float>();
-            }
+            splits.Add((xf.sub(mean).div(std), tensor(fit.Select(i => labels[i]).ToArray()),
+                x.index_select(0, tensor(held)).sub(mean).div(std), tensor(held.Select(i => labels[i]).ToArray())));
         }
-        for (int l = 0; l < loss.Length; l++) loss[l] /= n;
+        var warm = new (Tensor W, Tensor B)?[splits.Count];
+        var loss = new List<double>();
         int best = 0;
-        for (int l = 1; l < loss.Length; l++)
+        for (int l = 0; l < Lambdas.Length && l - best <= PathPatience; l++)
+        {
+            double sum = 0;
+            for (int k = 0; k < splits.Count; k++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var (zf, yf, zh, yh) = splits[k];
+                var (w, b) = FitStandardised(zf, yf, classes, Lambdas[l], warm[k]);
+                warm[k] = (w, b);
+                using var logits = zh.matmul(w.t()).add(b);                                          // (H, C)
+                sum += nn.functional.cross_entropy(logits, yh, reduction: nn.Reduction.Sum).item<float>();
+            }
+            loss.Add(sum / n);
             if (loss[l] < loss[best] - 1e-9) best = l;
+            onStep?.Invoke();
+        }
         var final = FitAt(x, labels, classes, Lambdas[best], walkFrom: 0, standardise);
-        return final with { CvLoss = loss };
+        // FitAt handed its tensors to this method's scope, which ends here: on to the caller's.
+        return final with { Weight = final.Weight.MoveToOuterDisposeScope(), Bias = final.Bias.MoveToOuterDisposeScope(), CvLoss = loss };
     }
+
+    /// <summary>
+    /// Fits <paramref name="model"/>'s head (its classifier section, which must be the one re-headed Linear layer) on
+    /// the training rows <paramref name="rows"/>: centre views first, then <paramref name="views"/> more passes over the
+    /// same images in the same order, so row i belongs to image i mod (rows / (1 + views)). The fitted weight and bias
+    /// are copied into the layer, and the section's forward is checked to be that affine map.
+    /// </summary>
+    public static HeadFitRecord FitHead(ImageClassifier model, ModelSpec spec, IFeatureRows rows, int views, int folds, int seed,
+        ITrainingReporter? reporter = null, CancellationToken ct = default)
+    {
+        var clock = Stopwatch.StartNew();
+        int n = rows.Count, images = n / (1 + views);
+        if (images * (1 + views) != n)
+            throw new InvalidOperationException($"{n} training rows are not {1 + views} view(s) of the same images");
+        var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        if (!named.TryGetValue(spec.HeadPrefix + ".weight", out var weight) || !named.TryGetValue(spec.HeadPrefix + ".bias", out var bias) ||
+            named.Keys.Count(k => k.StartsWith(spec.ClassifierPrefix + ".", StringComparison.Ordinal)) != 2)
+            throw new InvalidOperationException($"{spec.Name}'s classifier section '{spec.ClassifierPrefix}' is not one Linear layer '{spec.HeadPrefix}'");
+        int classes = (int)weight.shape[0];
+        long[] labels = rows.Labels;
+        int[] groups = [.. Enumerable.Range(0, n).Select(i => i % images)];
+        using var scope = NewDisposeScope();
+        var x = rows.Gather([.. Enumerable.Range(0, n).Select(i => (long)i)]);                     // (N, D)
+        reporter?.BeginPhase($"fitting the head: L-BFGS, L2 strength by {folds}-fold cross-validation on {images} training images", Lambdas.Length);
+        Fit fit;
+        try
+        {
+            fit = FitCrossValidated(x, labels, groups, classes, folds, seed, standardise: false, ct, onStep: () => reporter?.AdvancePhase(1));
+        }
+        finally
+        {
+            reporter?.EndPhase();
+        }
+        using (fit)
+        using (no_grad())
+        {
+            weight.copy_(fit.Weight);
+            bias.copy_(fit.Bias);
+            model.eval();
+            var y = tensor(labels);
+            var logits = model.ForwardClassifier(x);                                                // (N, C)
+            float gap = logits.sub(x.matmul(fit.Weight.t()).add(fit.Bias)).abs().max().item<float>();
+            if (!(gap <= 1e-3f * (1 + logits.abs().max().item<float>())))
+                throw new InvalidOperationException($"{spec.Name}'s classifier section is not the affine map of its Linear layer (gap {gap})");
+            double loss = nn.functional.cross_entropy(logits, y).item<float>();
+            double accuracy = logits.argmax(1).eq(y).to(ScalarType.Float32).mean().item<float>();
+            return new HeadFitRecord(fit.Lambda, folds, [.. Lambdas.Take(fit.CvLoss.Count)], fit.CvLoss, loss, accuracy, clock.Elapsed.TotalSeconds);
+        }
+    }
+
+    /// <summary>How many strengths past the best so far the path goes on before it stops.</summary>
+    public const int PathPatience = 2;
 
     /// <summary>Fits the probe at one <paramref name="lambda"/> on all of <paramref name="x"/> (N, D), warm-started
     /// along <see cref="Lambdas"/> from index <paramref name="walkFrom"/> when lambda is on it (fewer iterations than a
@@ -101,25 +171,31 @@ public static class LinearProbe
     }
 
     /// <summary>Fits W (C, D), b (C) on standardised rows <paramref name="z"/> (N, D) with labels <paramref name="y"/>
-    /// (N, int64) to convergence, from <paramref name="start"/> when given. Returns tensors in the caller's scope.</summary>
+    /// (N, int64) to convergence by <see cref="Lbfgs"/>, from <paramref name="start"/> when given. The objective is the
+    /// mean cross-entropy plus lambda/2·|W|²; its gradient is analytic: (softmax - onehot)ᵀ·z / N + lambda·W for W,
+    /// the column sums of (softmax - onehot) / N for b. Returns tensors in the caller's scope.</summary>
     public static (Tensor W, Tensor B) FitStandardised(Tensor z, Tensor y, int classes, double lambda,
         (Tensor W, Tensor B)? start = null, int maxIterations = 500)
     {
-        long d = z.shape[1];
-        using var w = new Parameter(start is { } s0 ? s0.W.detach().clone() : zeros(classes, d), true);
-        using var b = new Parameter(start is { } s1 ? s1.B.detach().clone() : zeros(classes), true);
-        using var opt = optim.LBFGS([w, b], lr: 1, max_iter: maxIterations, tolerange_grad: 1e-6, tolerance_change: 1e-10, history_size: 20);
-        Tensor Closure()
+        long n = z.shape[0], d = z.shape[1], cd = classes * d;
+        using var onehot = nn.functional.one_hot(y, classes).to(ScalarType.Float32);                // (N, C)
+        var theta = start is { } s0 ? cat([s0.W.flatten(), s0.B]) : zeros(cd + classes);            // (C·D + C)
+        (double, Tensor) Objective(Tensor th)
         {
-            opt.zero_grad();
             using var scope = NewDisposeScope();
-            var logits = z.matmul(w.t()).add(b);                                                    // (N, C)
-            var loss = nn.functional.cross_entropy(logits, y) + 0.5 * lambda * w.pow(2).sum();
-            loss.backward();
-            return loss.detach().MoveToOuterDisposeScope();
+            var w = th.narrow(0, 0, cd).view(classes, d);                                           // (C, D)
+            var b = th.narrow(0, cd, classes);                                                      // (C)
+            var logp = nn.functional.log_softmax(z.matmul(w.t()).add(b), 1);                         // (N, C)
+            double value = -onehot.mul(logp).sum().item<float>() / n + 0.5 * lambda * w.pow(2).sum().item<float>();
+            var r = logp.exp().sub(onehot).div(n);                                                  // (N, C)
+            var grad = cat([r.t().matmul(z).add(w, alpha: lambda).flatten(), r.sum(0, false)]);            // (C·D + C)
+            return (value, grad.MoveToOuterDisposeScope());
         }
-        using (opt.step(Closure)) { }
-        return (w.detach().clone(), b.detach().clone());
+        Lbfgs.Minimise(theta, Objective, new Lbfgs.Options(MaxIterations: maxIterations));
+        var wOut = theta.narrow(0, 0, cd).view(classes, d).clone();
+        var bOut = theta.narrow(0, cd, classes).clone();
+        theta.Dispose();
+        return (wOut, bOut);
     }
 
     /// <summary>Stratified folds over images: each group (an image and its views) gets one fold, dealt round-robin per

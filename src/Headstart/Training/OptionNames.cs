@@ -33,6 +33,15 @@ public static class OptionNames
         _ => throw new HeadstartException($"unknown engine '{name}' (auto, torch or onnx)"),
     };
 
+    /// <summary>How the head is fitted on cached features; "auto" (null) leaves it to the planner.</summary>
+    public static HeadFit? HeadFit(string name) => name switch
+    {
+        "auto" => null,
+        "sgd" => Training.HeadFit.Sgd,
+        "lbfgs" => Training.HeadFit.Lbfgs,
+        _ => throw new HeadstartException($"unknown head fit '{name}' (auto, sgd or lbfgs)"),
+    };
+
     /// <summary>A recipe a comparison may leave out.</summary>
     public static Recipe SkippableRecipe(string name) => name switch
     {

@@ -73,6 +73,10 @@ public sealed record TrainOptions
     /// <see cref="Augment"/> is None). The bundle records it (<see cref="BundleManifest.TestTimeFlip"/>) and every
     /// inference path applies it, so the val accuracy training reports is what evaluate and predict get.</summary>
     public bool TestTimeFlip { get; init; }
+    /// <summary>How the frozen recipe fits its head on the cached features: null (the default) lets the planner decide
+    /// (<see cref="TrainingPlanner"/>: L-BFGS with its L2 chosen by cross-validation where it applies, else SGD);
+    /// <see cref="HeadFit.Sgd"/> trains it by the optimiser, schedule and epochs above.</summary>
+    public HeadFit? HeadFit { get; init; }
     /// <summary>Engine that runs the frozen backbone during extraction.</summary>
     public FeatureEngine Engine { get; init; } = FeatureEngine.Auto;
     /// <summary>Keep the weights of the epoch with the best validation accuracy. Off by default: selecting on the

@@ -62,7 +62,19 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
         var sources = run.Sources;
 
         IReadOnlyList<EpochRecord> history = [];
-        if (plan.Phases.Count > 0)
+        HeadFitRecord? headFit = null;
+        if (plan.Phases is [{ Fit: HeadFit.Lbfgs } convex])
+        {
+            // The frozen fast path's convex head: no epochs, so no per-epoch callbacks or checkpoints. The backbone
+            // is frozen as a Learner would freeze it (no gradients, eval mode), so the model says what trained.
+            Freezing.FreezeTo(model, spec, convex.FrozenGroups);
+            model.eval();
+            using (timings.Measure("fit"))
+                headFit = LinearProbe.FitHead(model, spec, feats!.Train, plan.Features!.TrainViews, convex.Folds, plan.Seed, reporter, ct);
+            reporter?.Info($"head fitted by L-BFGS: L2 strength {headFit.Lambda:g2} chosen by {convex.Folds}-fold cross-validation on the training images, " +
+                           $"train accuracy {headFit.TrainAccuracy:P1}, {headFit.Seconds:F1} s");
+        }
+        else if (plan.Phases.Count > 0)
         {
             var (train, valid) = sources.For(plan.Phases[0].Input);
             using var learner = new Learner(model, spec, train, plan.ValidateEachEpoch ? valid : null, plan.Optimizer, callbacks, plan.LabelSmoothing, plan.Seed)
@@ -111,6 +123,7 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
             Plan = plan,
             TestTimeFlip = plan.Evaluation.MirroredViews,
             History = history,
+            HeadFit = headFit,
             Metrics = metrics,
             Dataset = Summarise(data),
             TrainSeconds = total.Elapsed.TotalSeconds,
@@ -128,6 +141,10 @@ public sealed class TransferTrainer(ITrainingReporter? reporter = null, StageTim
     /// </summary>
     public LrSweep FindLearningRate(ImageDataset data, TrainOptions o, LrFindOptions? sweep = null, CancellationToken ct = default)
     {
+        // A learning rate is SGD's: the convex head fit has none, so the sweep runs the plan as if it trained by epochs.
+        if (o.HeadFit == HeadFit.Lbfgs)
+            throw new TrainingPlanException("--head-fit lbfgs has no learning rate to find; lr-find sweeps the SGD head's (--head-fit sgd)");
+        o = o with { HeadFit = HeadFit.Sgd };
         var spec = ModelRegistry.Get(o.Model);
         var plan = TrainingPlanner.Plan(o, spec, DataShape.Of(data));
         if (plan.Phases.Count == 0) throw new TrainingPlanException("this plan has no training phase (0 epochs), so there is no learning rate to find");

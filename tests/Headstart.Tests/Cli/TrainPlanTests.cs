@@ -32,6 +32,29 @@ public sealed class TrainPlanTests : IDisposable
         Assert.False(Directory.Exists(tmp.Combine("bundle")));
     }
 
+    [Fact]
+    public void TheHeadFitIsLbfgsUnlessAnOptionOnlySgdReadsIsGiven()
+    {
+        string data = tmp.Combine("data");
+        SyntheticImages.WriteImageFolder(data, classes: 2, trainPerClass: 3, valPerClass: 1);
+        string Fit(params string[] extra)
+        {
+            var r = CliRunner.Run(["train", data, "--plan", "--json", .. extra], env, 120);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            return r.Json.GetProperty("plan").GetProperty("phases")[0].GetProperty("fit").GetString()!;
+        }
+        Assert.Equal("lbfgs", Fit());
+        Assert.Equal("lbfgs", Fit("--head-fit", "lbfgs", "--batch-size", "8"));
+        Assert.Equal("sgd", Fit("--epochs", "3"));
+        Assert.Equal("sgd", Fit("--lr", "0.05"));
+        Assert.Equal("sgd", Fit("--head-fit", "sgd"));
+        var both = CliRunner.Run(["train", data, "--plan", "--head-fit", "lbfgs", "--epochs", "3", "--weight-decay", "0.1", "--json"], env, 120);
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("--head-fit lbfgs has no epochs, rate or schedule; drop --epochs, --weight-decay", both.Json.GetProperty("error").GetString());
+        var unknown = CliRunner.Run(["train", data, "--plan", "--head-fit", "newton", "--json"], env, 120);
+        Assert.Equal(2, unknown.ExitCode);
+    }
+
     [Theory]
     [InlineData("frozen", "none", "that is --strategy full")]
     [InlineData("full", "2", "--strategy full trains every layer group")]

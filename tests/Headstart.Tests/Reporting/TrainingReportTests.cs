@@ -71,6 +71,20 @@ public class TrainingReportTests
     }
 
     [Fact]
+    public void AnLbfgsHeadShowsItsCrossValidatedLossByStrengthInsteadOfEpochCurves()
+    {
+        var (manifest, data) = SampleReport.Build();
+        var fit = new HeadFitRecord(0.03, 5, [1, 0.3, 0.1, 0.03, 0.01, 0.003], [0.9, 0.6, 0.45, 0.41, 0.43, 0.47], 0.12, 0.98, 0.8);
+        string html = TrainingReport.Render(manifest with { History = [], HeadFit = fit }, data);
+        Assert.Contains("id=\"head-fit-curve\"", html);
+        Assert.Contains("Cross-validated loss by L2 strength", html);
+        Assert.Contains("L-BFGS, L2 0.03", html);
+        Assert.Contains("the validation set played no part", html);
+        Assert.DoesNotContain("id=\"loss-curve\"", html);
+        Assert.DoesNotContain("No training history", html);
+    }
+
+    [Fact]
     public void EscapesUserDataEverywhere()
     {
         var (manifest, data) = SampleReport.Build();

@@ -75,6 +75,9 @@ public sealed class BrowserTests(ITestOutputHelper output)
         Assert.Equal("25", await s.ById("train-epochs").InputValueAsync());
         Assert.Equal("light", await s.ById("train-augment").InputValueAsync());
         Assert.Equal("resnet18-cntk", await s.ById("train-model").InputValueAsync());
+        Assert.Equal("auto", await s.ById("train-head-fit").InputValueAsync());
+        // The SGD head trains by epochs, so its run draws a live curve (the default L-BFGS head has no epochs).
+        await s.ById("train-head-fit").SelectOptionAsync("sgd");
         await s.ById("train-epochs").FillAsync("8");
         await s.ById("plan-button").ClickAsync();
         await s.ById("plan-lines").WaitForAsync();

@@ -65,10 +65,16 @@ public sealed class StudioApiTests : IDisposable
     [Fact]
     public async Task ATrainingJobStreamsItsEpochsAndLeavesABundleThatPredicts()
     {
-        var plan = await Json(await client.PostAsJsonAsync("/api/plan", new { dataset = "shapes", epochs = 4 }));
-        Assert.Contains(plan.GetProperty("lines").EnumerateArray(), l => l.GetString()!.Contains("cached features", StringComparison.Ordinal));
+        // Left to the planner the frozen head is the L-BFGS fit, which has no epochs; the SGD head streams them.
+        var convex = await Json(await client.PostAsJsonAsync("/api/plan", new { dataset = "shapes", epochs = 4 }));
+        Assert.Contains(convex.GetProperty("lines").EnumerateArray(), l => l.GetString()!.Contains("by L-BFGS", StringComparison.Ordinal));
+        var plan = await Json(await client.PostAsJsonAsync("/api/plan", new { dataset = "shapes", epochs = 4, head_fit = "sgd" }));
+        Assert.Contains(plan.GetProperty("lines").EnumerateArray(), l => l.GetString()!.Contains("4 epoch(s) on cached features", StringComparison.Ordinal));
+        var unknown = await client.PostAsJsonAsync("/api/plan", new { dataset = "shapes", head_fit = "newton" });
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Contains("unknown head fit 'newton'", await unknown.Content.ReadAsStringAsync());
 
-        var created = await Json(await client.PostAsJsonAsync("/api/jobs", new { dataset = "shapes", epochs = 4 }), HttpStatusCode.Accepted);
+        var created = await Json(await client.PostAsJsonAsync("/api/jobs", new { dataset = "shapes", epochs = 4, head_fit = "sgd" }), HttpStatusCode.Accepted);
         string id = created.GetProperty("id").GetString()!;
         var done = await WaitFor(id, "succeeded", "failed");
         Assert.True(done.GetProperty("state").GetString() == "succeeded", done.ToString());

@@ -18,12 +18,16 @@ public class BackbonePassesTests
         using var tmp = new TempDir("passes-frozen");
         SyntheticImages.WriteImageFolder(tmp.Combine("data"), classes: 2, trainPerClass: 5, valPerClass: 3);
         var data = ImageFolder.Load(tmp.Combine("data"));
-        var o = new TrainOptions { Epochs = 3, CacheDir = tmp.Combine("cache") };
+        var o = new TrainOptions { Epochs = 3, CacheDir = tmp.Combine("cache"), HeadFit = HeadFit.Sgd };
         using var first = new TransferTrainer().Train(data, o);
-        // 10 training images x (centre + mirror) + 6 validation images; the head's 3 epochs run on cached features.
+        // 10 training images x (centre + mirror: the SGD head's views on a small set) + 6 validation images; the head's
+        // 3 epochs run on cached features.
         Assert.Equal(new BackbonePasses(10 * 2 + 6, 0), first.Passes);
         using var again = new TransferTrainer().Train(data, o with { Seed = 7 });
         Assert.Equal(new BackbonePasses(0, 0), again.Passes);
+        // The default L-BFGS head needs the centre crop alone: all cached already.
+        using var convex = new TransferTrainer().Train(data, o with { HeadFit = null });
+        Assert.Equal(new BackbonePasses(0, 0), convex.Passes);
     }
 
     [Fact]

@@ -19,7 +19,8 @@ public class FineTuneCompositionTests
         using var tmp = new TempDir("ft-compose");
         SyntheticImages.WriteImageFolder(tmp.Combine("data"), classes: 2, trainPerClass: 6, valPerClass: 3);
         var data = ImageFolder.Load(tmp.Combine("data"));
-        var common = new TrainOptions { Epochs = 6, CacheDir = tmp.Combine("cache") };
+        // Fine-tune's head phase is the SGD head (the frozen strategy's --head-fit sgd), on the same views.
+        var common = new TrainOptions { Epochs = 6, CacheDir = tmp.Combine("cache"), HeadFit = HeadFit.Sgd };
         using var frozen = new TransferTrainer().Train(data, common);
         // No unfrozen epochs: only the head phase runs, on the same cached features with the same recipe.
         using var tuned = new TransferTrainer().Train(data, common with { Strategy = Strategy.FineTune, FreezeEpochs = 6, Epochs = 0 });

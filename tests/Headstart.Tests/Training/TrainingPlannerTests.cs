@@ -13,19 +13,81 @@ public sealed class TrainingPlannerTests
     private static TrainingPlan Plan(TrainOptions o) => TrainingPlanner.Plan(o, ResNet18);
 
     [Fact]
-    public void TheDefaultIsTheFrozenFastPath()
+    public void TheDefaultIsTheFrozenFastPathWithTheConvexHeadOnTheCentreCrop()
     {
         var plan = Plan(new TrainOptions());
         var phase = Assert.Single(plan.Phases);
-        Assert.Equal(("head", PhaseInput.CachedFeatures, 5, 25), (phase.Name, phase.Input, phase.FrozenGroups, phase.Epochs));
+        Assert.Equal(("head", PhaseInput.CachedFeatures, 5), (phase.Name, phase.Input, phase.FrozenGroups));
+        Assert.Equal((HeadFit.Lbfgs, TrainingPlanner.LbfgsFolds), (phase.Fit, phase.Folds));
         Assert.Equal(["head"], phase.TrainedGroups);
-        Assert.Equal(new LearningRate(0.01), phase.LearningRate);
-        Assert.Equal(new StepSchedule(7, 0.1), phase.Schedule);
         Assert.False(phase.FreezeBatchNorm);
         Assert.True(plan.FeaturesOnly);
         Assert.Equal(new EvaluationPlan(PhaseInput.CachedFeatures, false), plan.Evaluation);
+        Assert.Equal(new CachedViews(0, AugmentLevel.Light, false), plan.Features);
+        Assert.Contains(plan.Notes, n => n.Contains("centre crop only") && n.Contains("--augment-views 1"));
+        Assert.Contains(plan.Describe(), l => l.Contains("by L-BFGS") && l.Contains("5-fold cross-validation on the training rows"));
+        Assert.DoesNotContain(plan.Describe(), l => l.Contains("epoch(s)"));
+    }
+
+    [Fact]
+    public void TheSgdHeadIsTheTutorialRecipe()
+    {
+        var plan = Plan(new TrainOptions { HeadFit = HeadFit.Sgd });
+        var phase = Assert.Single(plan.Phases);
+        Assert.Equal(("head", PhaseInput.CachedFeatures, 5, 25, HeadFit.Sgd), (phase.Name, phase.Input, phase.FrozenGroups, phase.Epochs, phase.Fit));
+        Assert.Equal(new LearningRate(0.01), phase.LearningRate);
+        Assert.Equal(new StepSchedule(7, 0.1), phase.Schedule);
         Assert.Equal(new CachedViews(1, AugmentLevel.Light, false), plan.Features);
         Assert.Empty(plan.Notes);
+    }
+
+    [Fact]
+    public void LeftToThePlannerTheHeadFallsBackToSgdWhereLbfgsDoesNotFitAndSaysWhy()
+    {
+        int max = TrainingPlanner.LbfgsMaxImages;
+        var large = TrainingPlanner.Plan(new TrainOptions(), ResNet18, new DataShape(max + 1, 10, (max + 1) / 10));
+        Assert.Equal(HeadFit.Sgd, large.Phases[0].Fit);
+        Assert.Contains(large.Notes, n => n.Contains($"{max + 1} training images (> {max})"));
+        Assert.Equal(HeadFit.Lbfgs, TrainingPlanner.Plan(new TrainOptions(), ResNet18, new DataShape(max, 10, max / 10)).Phases[0].Fit);
+
+        var keepBest = Plan(new TrainOptions { KeepBest = true });
+        Assert.Equal(HeadFit.Sgd, keepBest.Phases[0].Fit);
+        Assert.Contains(keepBest.Notes, n => n.Contains("--keep-best or --patience"));
+        Assert.Equal(HeadFit.Sgd, Plan(new TrainOptions { EarlyStoppingPatience = 3 }).Phases[0].Fit);
+
+        // AlexNet's classifier section holds three Linear layers: the convex fit would be only the last.
+        var alexnet = ModelRegistry.Get("alexnet");
+        var deep = TrainingPlanner.Plan(new TrainOptions(), alexnet);
+        Assert.Equal(HeadFit.Sgd, deep.Phases[0].Fit);
+        Assert.Contains(deep.Notes, n => n.Contains("more than one Linear layer"));
+        Assert.Equal(1, deep.Features!.TrainViews);   // and then the SGD head's views, by the data
+
+        // Fine-tune's head phase trains by epochs, as before.
+        Assert.All(Plan(new TrainOptions { Strategy = Strategy.FineTune }).Phases, p => Assert.Equal(HeadFit.Sgd, p.Fit));
+    }
+
+    [Theory]
+    [InlineData("keep-best", "--keep-best and --patience pick among epochs")]
+    [InlineData("alexnet", "holds more than its last layer")]
+    [InlineData("fine-tune", "drop --head-fit")]
+    [InlineData("partial", "--freeze 3 trains groups")]
+    public void AskedForWhereItCannotRunLbfgsIsAUsageError(string where, string message)
+    {
+        var o = new TrainOptions { HeadFit = HeadFit.Lbfgs };
+        var spec = ResNet18;
+        switch (where)
+        {
+            case "keep-best": o = o with { KeepBest = true }; break;
+            case "alexnet": spec = ModelRegistry.Get("alexnet"); break;
+            case "fine-tune": o = o with { Strategy = Strategy.FineTune }; break;
+            case "partial": o = o with { Freeze = Freeze.Groups(3) }; break;
+        }
+        var e = Assert.Throws<TrainingPlanException>(() => TrainingPlanner.Plan(o, spec));
+        Assert.Contains(message, e.Message);
+        // Asked for on a large set, it is what was asked.
+        if (where == "keep-best")
+            Assert.Equal(HeadFit.Lbfgs, TrainingPlanner.Plan(new TrainOptions { HeadFit = HeadFit.Lbfgs }, ResNet18,
+                new DataShape(TrainingPlanner.LbfgsMaxImages * 2, 2, TrainingPlanner.LbfgsMaxImages)).Phases[0].Fit);
     }
 
     [Fact]
@@ -36,7 +98,7 @@ public sealed class TrainingPlannerTests
         // The same phases (the first line of Describe names the --freeze given, the notes differ).
         Assert.Equal(byName.Describe().Skip(1).Where(l => !l.StartsWith("note")), byNumber.Describe().Skip(1).Where(l => !l.StartsWith("note")));
         Assert.True(byNumber.FeaturesOnly);
-        Assert.Contains("fast path", Assert.Single(byNumber.Notes));
+        Assert.Contains(byNumber.Notes, n => n.Contains("fast path"));
     }
 
     [Fact]
@@ -96,8 +158,9 @@ public sealed class TrainingPlannerTests
     [Fact]
     public void TheMirrorViewIsCachedWhileTheSmallestClassIsSmallAndTheNoteSaysWhy()
     {
+        // The rule of the SGD head; the L-BFGS head caches the centre crop alone (the default test above).
         int t = TrainingPlanner.MirrorViewBelowPerClass;
-        TrainingPlan For(TrainOptions o, int smallest) => TrainingPlanner.Plan(o, ResNet18, new DataShape(10 * smallest + 500, 2, smallest));
+        TrainingPlan For(TrainOptions o, int smallest) => TrainingPlanner.Plan(o with { HeadFit = HeadFit.Sgd }, ResNet18, new DataShape(10 * smallest + 500, 2, smallest));
 
         var small = For(new TrainOptions(), t - 1);
         Assert.Equal(1, small.Features!.TrainViews);
@@ -106,7 +169,7 @@ public sealed class TrainingPlannerTests
         Assert.Equal(0, large.Features!.TrainViews);
         Assert.Contains(large.Notes, n => n.Contains($"has {t} training images (>= {t})") && n.Contains("--augment-views 1"));
         // It is the smallest class that decides, not the total.
-        Assert.Equal(1, TrainingPlanner.Plan(new TrainOptions(), ResNet18, new DataShape(100 * t, 5, t - 1)).Features!.TrainViews);
+        Assert.Equal(1, TrainingPlanner.Plan(new TrainOptions { HeadFit = HeadFit.Sgd }, ResNet18, new DataShape(100 * t, 5, t - 1)).Features!.TrainViews);
         // Asked for, the views are what was asked, at any size, with no note; --augment none caches none.
         foreach (int n in new[] { 5, t, 100 * t })
         {
@@ -115,7 +178,7 @@ public sealed class TrainingPlannerTests
             Assert.Equal(0, For(new TrainOptions { Augment = AugmentLevel.None }, n).Features!.TrainViews);
         }
         // Without the data (options checked before it is read) the plan is the small-set one.
-        Assert.Equal(1, Plan(new TrainOptions()).Features!.TrainViews);
+        Assert.Equal(1, Plan(new TrainOptions { HeadFit = HeadFit.Sgd }).Features!.TrainViews);
         // The plan records the decision: the bundle's plan says what ran.
         var json = JsonSerializer.Serialize(large, BundleManifest.JsonOptions);
         Assert.Equal(0, JsonSerializer.Deserialize<TrainingPlan>(json, BundleManifest.JsonOptions)!.Features!.TrainViews);

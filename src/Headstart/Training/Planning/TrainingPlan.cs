@@ -54,6 +54,21 @@ public sealed record TrainingPhase
     public required Schedule Schedule { get; init; }
     /// <summary>The training images' augmentation (image phases; cached phases see <see cref="TrainingPlan.Features"/>).</summary>
     public required AugmentLevel Augment { get; init; }
+    /// <summary>A head phase on cached features may be a convex fit instead of epochs (<see cref="HeadFit.Lbfgs"/>);
+    /// then <see cref="Epochs"/>, <see cref="LearningRate"/> and <see cref="Schedule"/> are not used.</summary>
+    public HeadFit Fit { get; init; } = HeadFit.Sgd;
+    /// <summary>Folds of the cross-validation that picks the L2 strength (<see cref="HeadFit.Lbfgs"/> only).</summary>
+    public int Folds { get; init; }
+}
+
+/// <summary>How a head phase on cached features fits the head.</summary>
+public enum HeadFit
+{
+    /// <summary>Mini-batch gradient steps: the plan's optimiser, schedule and epochs.</summary>
+    Sgd,
+    /// <summary>Multinomial logistic regression fitted to convergence by L-BFGS, its L2 strength chosen by
+    /// cross-validation on the training rows (<see cref="LinearProbe"/>); no epochs, rate or schedule.</summary>
+    Lbfgs,
 }
 
 /// <summary>How the validation split is scored after the last phase.</summary>
@@ -108,9 +123,11 @@ public sealed record TrainingPlan
             $"{Model}, strategy {Strategy.CliName()}" + (Freeze is { } f ? $", --freeze {f}" : "") +
             $"; {(Pretrained ? $"pretrained weights from {WeightsPath ?? "the registry's default source"}" : "random initialisation")}",
             $"layer groups: {string.Join(", ", LayerGroups.Select((g, i) => $"{i} {g}"))}",
-            $"optimiser {Optimizer.Kind.ToString().ToLowerInvariant()} (momentum {F(Optimizer.Momentum)}, weight decay {F(Optimizer.WeightDecay)}), " +
-            $"batch {BatchSize}{(MicroBatch is int mb ? $" (in chunks of {mb} images, gradients accumulated)" : "")}, label smoothing {F(LabelSmoothing)}, seed {Seed}" +
-            (ValidateEachEpoch ? "" : "; validation only after training"),
+            Phases.Count > 0 && Phases.All(p => p.Fit == HeadFit.Lbfgs)
+                ? $"no optimiser, rate or epochs: the head is a convex fit; seed {Seed} (the folds)"
+                : $"optimiser {Optimizer.Kind.ToString().ToLowerInvariant()} (momentum {F(Optimizer.Momentum)}, weight decay {F(Optimizer.WeightDecay)}), " +
+                  $"batch {BatchSize}{(MicroBatch is int mb ? $" (in chunks of {mb} images, gradients accumulated)" : "")}, label smoothing {F(LabelSmoothing)}, seed {Seed}" +
+                  (ValidateEachEpoch ? "" : "; validation only after training"),
         };
         if (Features is { } v)
             lines.Add($"feature cache: centre crop + {v.TrainViews} view(s) per training image" +
@@ -121,6 +138,13 @@ public sealed record TrainingPlan
             var p = Phases[i];
             string input = p.Input == PhaseInput.CachedFeatures ? "cached features" : $"images (augment {p.Augment.ToString().ToLowerInvariant()})";
             string lr = p.LearningRate.Min == p.LearningRate.Max ? F(p.LearningRate.Max) : $"{F(p.LearningRate.Min)}..{F(p.LearningRate.Max)}";
+            if (p.Fit == HeadFit.Lbfgs)
+            {
+                lines.Add($"phase {i} '{p.Name}': logistic regression on {input} by L-BFGS to convergence, its L2 strength chosen by " +
+                          $"{p.Folds}-fold cross-validation on the training rows (folds by image; no look at validation); frozen groups " +
+                          $"0..{p.FrozenGroups - 1} ({p.FrozenGroups}), training {string.Join(", ", p.TrainedGroups)}");
+                continue;
+            }
             lines.Add($"phase {i} '{p.Name}': {p.Epochs} epoch(s) on {input}; frozen groups 0..{p.FrozenGroups - 1} " +
                       $"({p.FrozenGroups}), training {string.Join(", ", p.TrainedGroups)}{(p.FreezeBatchNorm ? " with BatchNorm statistics fixed" : "")}; " +
                       $"lr {lr}, schedule {ScheduleText(p.Schedule)}");

@@ -38,6 +38,7 @@ public static class TrainingPlanner
             TrainedGroups = spec.LayerGroups.Skip(frozen).Select(g => g.Name).ToList(),
         };
         var phases = new List<TrainingPhase>();
+        var fit = HeadFit.Sgd;
         bool tta = o.TestTimeFlip && o.Augment != AugmentLevel.None;
         EvaluationPlan evaluation;
         switch (o.Strategy)
@@ -51,13 +52,20 @@ public static class TrainingPlanner
                 if (frozen == head)
                 {
                     // The fast path: the backbone never changes, so each image view goes through it once.
-                    phases.Add(Phase("head", PhaseInput.CachedFeatures, head, o.Epochs, lr, schedule, freezeBn: false));
+                    fit = HeadFitFor(o, spec, data, notes);
+                    phases.Add(Phase("head", PhaseInput.CachedFeatures, head, o.Epochs, lr, schedule, freezeBn: false) with
+                    {
+                        Fit = fit, Folds = fit == HeadFit.Lbfgs ? LbfgsFolds : 0,
+                    });
                     evaluation = new EvaluationPlan(PhaseInput.CachedFeatures, tta);
                     if (freeze.Kind == FreezeKind.Groups)
                         notes.Add($"--freeze {frozen} is every group before the classifier section: the cached-features fast path");
                 }
                 else
                 {
+                    if (o.HeadFit == HeadFit.Lbfgs)
+                        throw new TrainingPlanException($"--head-fit lbfgs fits a head on cached features, and --freeze {freeze} trains groups " +
+                                                        "before it on images, by epochs: drop --head-fit, or use --freeze features");
                     phases.Add(Phase("partial", PhaseInput.Images, frozen, o.Epochs, lr, schedule, o.FreezeBatchNorm));
                     evaluation = new EvaluationPlan(PhaseInput.Images, tta);
                     notes.Add($"features can't be cached: groups {frozen}..{head - 1} " +
@@ -76,8 +84,8 @@ public static class TrainingPlanner
                     throw new TrainingPlanException($"--freeze {keep} keeps every group before {spec.Name}'s classifier section frozen, so fine-tune " +
                                                     "would unfreeze nothing: that is --strategy frozen; use --freeze 0.." + (head - 1));
                 int headEpochs = o.FreezeEpochs ?? (o.Pretrained ? TrainOptions.FrozenRecipeEpochs : 1);
-                // With a pretrained backbone the head phase is the frozen recipe itself, on cached features (its
-                // schedule included), so the unfrozen phase starts from a trained head. From random initialisation
+                // With a pretrained backbone the head phase is the frozen recipe's SGD head (--head-fit sgd), on cached
+                // features (its schedule included), so the unfrozen phase starts from a trained head. From random initialisation
                 // there is nothing worth caching: one one-cycle epoch on images warms the head up, as fastai does.
                 bool cached = o.Pretrained;
                 if (headEpochs > 0)
@@ -130,18 +138,25 @@ public static class TrainingPlanner
             MicroBatch = o.MicroBatch is int mb && mb < o.BatchSize && phases.Any(p => p.Input == PhaseInput.Images) ? mb : null,
             ValidateEachEpoch = o.ValidateEachEpoch,
             // Validation mirror views are cached only when the evaluation itself runs on features.
-            Features = usesFeatures ? new CachedViews(TrainViews(o, data, notes), RandomAugment(o), evaluation.Input == PhaseInput.CachedFeatures && tta) : null,
+            Features = usesFeatures ? new CachedViews(TrainViews(o, data, notes, fit), RandomAugment(o), evaluation.Input == PhaseInput.CachedFeatures && tta) : null,
             Phases = phases, Evaluation = evaluation, Notes = notes,
         };
     }
 
     /// <summary>Cached views per training image beyond the centre crop. --augment none caches none; flip has exactly
-    /// two views, so random views beyond the mirror would only repeat them. Left to the data, the mirror view while
-    /// the smallest class is small (a note says which way it went and why).</summary>
-    private static int TrainViews(TrainOptions o, DataShape? data, List<string> notes)
+    /// two views, so random views beyond the mirror would only repeat them. Left to the data: none under the L-BFGS
+    /// head, which gained more on the centre crop alone than with the mirror view, in half the extraction; under SGD
+    /// the mirror view while the smallest class is small (a note says which way it went and why).</summary>
+    private static int TrainViews(TrainOptions o, DataShape? data, List<string> notes, HeadFit fit)
     {
         if (o.Augment == AugmentLevel.None) return 0;
         if (o.AugmentViews is int views) return o.Augment == AugmentLevel.Flip ? Math.Min(1, views) : views;
+        if (fit == HeadFit.Lbfgs)
+        {
+            notes.Add("cached views: the centre crop only; the L-BFGS head on it beat SGD on centre and mirror views in bench/README.md, " +
+                      "for half the extraction; --augment-views 1 caches the mirror view too");
+            return 0;
+        }
         if (data is null || data.SmallestClass < MirrorViewBelowPerClass)
         {
             if (data is not null)
@@ -152,6 +167,42 @@ public static class TrainingPlanner
         notes.Add($"cached views from the data: the centre crop only, as the smallest class has {data.SmallestClass} training " +
                   $"images (>= {MirrorViewBelowPerClass}), where the mirror view no longer paid for its pass; --augment-views 1 caches it");
         return 0;
+    }
+
+    /// <summary>Folds of the cross-validation that picks the L-BFGS head's L2 strength.</summary>
+    public const int LbfgsFolds = 5;
+
+    /// <summary>Left to the planner, the head is fitted by L-BFGS up to this many training images; beyond, by SGD,
+    /// whose batches stream from disk (a sharded feature set) and whose cost stays a fraction of extraction's.</summary>
+    public const int LbfgsMaxImages = 10_000;
+
+    /// <summary>The frozen fast path's head fit. Left to the planner: L-BFGS where the classifier section is the one
+    /// re-headed Linear layer (so the fit is the whole head), nothing reads validation between epochs (--keep-best,
+    /// --patience), and the set is small enough; else SGD, with a note that says why.</summary>
+    private static HeadFit HeadFitFor(TrainOptions o, ModelSpec spec, DataShape? data, List<string> notes)
+    {
+        if (o.HeadFit == HeadFit.Sgd) return HeadFit.Sgd;
+        bool linear = spec.ClassifierPrefix == spec.HeadPrefix;
+        bool perEpoch = o.KeepBest || o.EarlyStoppingPatience is not null;
+        if (o.HeadFit == HeadFit.Lbfgs)
+        {
+            if (!linear)
+                throw new TrainingPlanException($"--head-fit lbfgs fits one Linear layer, and {spec.Name}'s classifier section " +
+                                                $"'{spec.ClassifierPrefix}' holds more than its last layer '{spec.HeadPrefix}': use --head-fit sgd");
+            if (perEpoch)
+                throw new TrainingPlanException("--keep-best and --patience pick among epochs, and --head-fit lbfgs has none: use --head-fit sgd");
+            return HeadFit.Lbfgs;
+        }
+        string? why = !linear ? $"{spec.Name}'s classifier section '{spec.ClassifierPrefix}' is more than one Linear layer"
+            : perEpoch ? "--keep-best or --patience picks among epochs"
+            : data is not null && data.TrainImages > LbfgsMaxImages ? $"{data.TrainImages} training images (> {LbfgsMaxImages}): SGD's batches stream"
+            : null;
+        if (why is not null)
+        {
+            notes.Add($"head fitted by SGD, not L-BFGS: {why}");
+            return HeadFit.Sgd;
+        }
+        return HeadFit.Lbfgs;
     }
 
     private static AugmentLevel RandomAugment(TrainOptions o) => o.Augment == AugmentLevel.None ? AugmentLevel.Light : o.Augment;
@@ -169,6 +220,9 @@ public static class TrainingPlanner
         if (o.LearningRate is <= 0 || o.FineTuneLearningRate is <= 0) throw new TrainingPlanException("learning rates must be positive");
         if (o.Strategy != Strategy.FineTune && o.FreezeEpochs is not null)
             throw new TrainingPlanException("--freeze-epochs is the head phase of --strategy fine-tune; the other strategies have no such phase");
+        if (o.HeadFit == HeadFit.Lbfgs && o.Strategy != Strategy.Frozen)
+            throw new TrainingPlanException("--head-fit lbfgs fits the head of the frozen strategy's cached features (--strategy frozen, --freeze features); " +
+                                            "the other plans train by epochs: drop --head-fit");
         if (o.Strategy != Strategy.FineTune && o.FineTuneLearningRate is not null)
             throw new TrainingPlanException("--fine-tune-lr is the unfrozen phase's rate of --strategy fine-tune; use --lr with the other strategies");
     }

@@ -16,15 +16,16 @@ public sealed record HeadFitRecord(double Lambda, int Folds, IReadOnlyList<doubl
 
 /// <summary>
 /// The head as a convex problem: multinomial logistic regression on the frozen features, fitted to convergence by
-/// L-BFGS with an L2 penalty, the classic linear probe. Features are standardised with the training rows' mean and
-/// spread for the fit only; the result is folded back into one (C, D) weight and (C) bias on the raw features, so the
-/// head stays a plain Linear layer that every inference path and the ONNX export already run. The penalty is chosen
-/// by cross-validation on the training rows alone (folds by image, so an image's views never straddle a fold).
+/// L-BFGS with an L2 penalty, the classic linear probe. The result is one (C, D) weight and (C) bias on the raw
+/// features, so the head stays a plain Linear layer that every inference path and the ONNX export already run. The
+/// penalty is chosen by cross-validation on the training rows alone (folds by image, so an image's views never
+/// straddle a fold). The fit can standardise the features with the training rows' mean and spread and fold that back
+/// into the weight and bias; the default head does not (on raw features it won, standardised it lost: bench/README.md).
 /// </summary>
 public static class LinearProbe
 {
     /// <summary>The L2 strengths cross-validation picks from: the mean cross-entropy plus lambda/2 times the squared
-    /// weight norm (bias not penalised), on standardised features. Ordered strongest first, as the path is walked.</summary>
+    /// weight norm (bias not penalised), on the features the fit sees. Ordered strongest first, as the path is walked.</summary>
     public static readonly double[] Lambdas = [1, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4];
 
     /// <summary>A fitted probe on the raw features: logits = x · Weightᵀ + Bias.</summary>
@@ -45,7 +46,7 @@ public static class LinearProbe
     /// stronger penalty). <paramref name="groups"/> names each row's image: rows of one image share a fold. The path
     /// is walked from the strongest penalty, every fold warm-started from its previous fit, and stops once the held-out
     /// loss has risen <see cref="PathPatience"/> times in a row past its best: the weak penalties are the slow fits.</summary>
-    public static Fit FitCrossValidated(Tensor x, long[] labels, int[] groups, int classes, int folds, int seed, bool standardise = true,
+    public static Fit FitCrossValidated(Tensor x, long[] labels, int[] groups, int classes, int folds, int seed, bool standardise = false,
         CancellationToken ct = default, Action? onStep = null)
     {
         int n = labels.Length;
@@ -72,7 +73,7 @@ public static class LinearProbe
             {
                 ct.ThrowIfCancellationRequested();
                 var (zf, yf, zh, yh) = splits[k];
-                var (w, b) = FitStandardised(zf, yf, classes, Lambdas[l], warm[k]);
+                var (w, b) = Solve(zf, yf, classes, Lambdas[l], warm[k]);
                 warm[k] = (w, b);
                 using var logits = zh.matmul(w.t()).add(b);                                          // (H, C)
                 sum += nn.functional.cross_entropy(logits, yh, reduction: nn.Reduction.Sum).item<float>();
@@ -112,7 +113,7 @@ public static class LinearProbe
         Fit fit;
         try
         {
-            fit = FitCrossValidated(x, labels, groups, classes, folds, seed, standardise: false, ct, onStep: () => reporter?.AdvancePhase(1));
+            fit = FitCrossValidated(x, labels, groups, classes, folds, seed, ct: ct, onStep: () => reporter?.AdvancePhase(1));
         }
         finally
         {
@@ -141,7 +142,7 @@ public static class LinearProbe
     /// <summary>Fits the probe at one <paramref name="lambda"/> on all of <paramref name="x"/> (N, D), warm-started
     /// along <see cref="Lambdas"/> from index <paramref name="walkFrom"/> when lambda is on it (fewer iterations than a
     /// cold start at a weak penalty).</summary>
-    public static Fit FitAt(Tensor x, long[] labels, int classes, double lambda, int walkFrom = -1, bool standardise = true)
+    public static Fit FitAt(Tensor x, long[] labels, int classes, double lambda, int walkFrom = -1, bool standardise = false)
     {
         using var scope = NewDisposeScope();
         var y = tensor(labels);
@@ -150,8 +151,8 @@ public static class LinearProbe
         (Tensor W, Tensor B)? at = null;
         if (walkFrom >= 0)
             foreach (double l in Lambdas.Skip(walkFrom).TakeWhile(l => l > lambda))
-                at = FitStandardised(z, y, classes, l, at);
-        var (w, b) = FitStandardised(z, y, classes, lambda, at);
+                at = Solve(z, y, classes, l, at);
+        var (w, b) = Solve(z, y, classes, lambda, at);
         // logits = ((x - mean) / std) · wᵀ + b = x · (w / std)ᵀ + (b - (w / std) · mean)
         var weight = w.div(std);                                                                   // (C, D)
         var bias = b.sub(weight.matmul(mean));                                                     // (C)
@@ -170,11 +171,11 @@ public static class LinearProbe
         return (mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Fits W (C, D), b (C) on standardised rows <paramref name="z"/> (N, D) with labels <paramref name="y"/>
-    /// (N, int64) to convergence by <see cref="Lbfgs"/>, from <paramref name="start"/> when given. The objective is the
+    /// <summary>Fits W (C, D), b (C) on the rows <paramref name="z"/> (N, D) as given, with labels <paramref name="y"/>
+    /// (N, int64), to convergence by <see cref="Lbfgs"/>, from <paramref name="start"/> when given. The objective is the
     /// mean cross-entropy plus lambda/2·|W|²; its gradient is analytic: (softmax - onehot)ᵀ·z / N + lambda·W for W,
     /// the column sums of (softmax - onehot) / N for b. Returns tensors in the caller's scope.</summary>
-    public static (Tensor W, Tensor B) FitStandardised(Tensor z, Tensor y, int classes, double lambda,
+    public static (Tensor W, Tensor B) Solve(Tensor z, Tensor y, int classes, double lambda,
         (Tensor W, Tensor B)? start = null, int maxIterations = 500)
     {
         long n = z.shape[0], d = z.shape[1], cd = classes * d;

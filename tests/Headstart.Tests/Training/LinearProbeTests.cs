@@ -32,7 +32,7 @@ public sealed class LinearProbeTests
         // they must agree at a point away from it.
         var (x, y) = Blobs(classes: 3, perClass: 40, dim: 16, spread: 1.5f, seed: 2);
         const double lambda = 0.01;
-        var (w, b) = LinearProbe.FitStandardised(x, y, 3, lambda);
+        var (w, b) = LinearProbe.Solve(x, y, 3, lambda);
         Assert.True(AutogradNorm(x, y, w, b, lambda) < 1e-3);
         Assert.True(AutogradNorm(x, y, w.mul(0.5), b.add(0.3), lambda) > 1e-2);
     }
@@ -57,12 +57,12 @@ public sealed class LinearProbeTests
     {
         var (clean, cleanY) = Blobs(classes: 2, perClass: 60, dim: 32, spread: 3f, seed: 3);
         int[] groups = [.. Enumerable.Range(0, 120)];
-        using var sharp = LinearProbe.FitCrossValidated(clean, cleanY.data<long>().ToArray(), groups, 2, 5, seed: 1, standardise: false);
+        using var sharp = LinearProbe.FitCrossValidated(clean, cleanY.data<long>().ToArray(), groups, 2, 5, seed: 1);
         // Labels drawn independently of the rows: the held-out loss is least with the strongest penalty.
         manual_seed(4);
         var noise = randn(120, 32);
         long[] coin = [.. Enumerable.Range(0, 120).Select(i => (long)(new Random(i * 7919).Next(2)))];
-        using var flat = LinearProbe.FitCrossValidated(noise, coin, groups, 2, 5, seed: 1, standardise: false);
+        using var flat = LinearProbe.FitCrossValidated(noise, coin, groups, 2, 5, seed: 1);
         Assert.Equal(LinearProbe.Lambdas[0], flat.Lambda);
         Assert.True(sharp.Lambda < flat.Lambda, $"separable data chose {sharp.Lambda}, noise {flat.Lambda}");
         Assert.Equal(flat.CvLoss.Count, Math.Min(LinearProbe.Lambdas.Length, 1 + LinearProbe.PathPatience));
@@ -78,7 +78,7 @@ public sealed class LinearProbeTests
         var scaled = x.mul(tensor(new float[] { 1, 10, 100, 0.1f, 1, 2, 3, 4 })).add(5);
         using var fit = LinearProbe.FitAt(scaled, y.data<long>().ToArray(), 3, 0.01, standardise: true);
         var (mean, std) = LinearProbe.Moments(scaled);
-        var (w, b) = LinearProbe.FitStandardised(scaled.sub(mean).div(std), y, 3, 0.01);
+        var (w, b) = LinearProbe.Solve(scaled.sub(mean).div(std), y, 3, 0.01);
         var viaStandardised = scaled.sub(mean).div(std).matmul(w.t()).add(b);
         var viaRaw = scaled.matmul(fit.Weight.t()).add(fit.Bias);
         Assert.True(viaRaw.sub(viaStandardised).abs().max().item<float>() < 1e-3);

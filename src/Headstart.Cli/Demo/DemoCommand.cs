@@ -25,7 +25,7 @@ public static class DemoCommand
     private static readonly Option<string> Shots = Opt.Of("--shots", "Labelled-images-per-class counts for the curves, besides all", "5,20");
     private static readonly Option<int> Seeds = Opt.Of("--seeds", "Runs per shot count of the curves, one seed each (each draws its own labelled subset; all the images run once)", 3);
     private static readonly Option<int> ScratchEpochs = Opt.Of("--scratch-epochs", "Budget of the same architecture from scratch: epochs at 224 px over all training images ('headstart compare' for more)", 1);
-    private static readonly Option<int?> Epochs = Opt.Maybe<int?>("--epochs", "Frozen-transfer head epochs (on cached features: cheap; default: train's, 25)");
+    private static readonly Option<int?> Epochs = Opt.Maybe<int?>("--epochs", "Frozen-transfer head epochs: given, the head trains by SGD (train's --head-fit sgd); default: train's plan, the L-BFGS head");
     private static readonly Option<string> Contrast = Opt.Choice("--contrast", "Contrast panel: a domain far from ImageNet, same protocol", "fashion-mnist", "fashion-mnist", "none");
     private static readonly Option<string> FashionDir = Opt.Of("--fashion-mnist", "Fashion-MNIST IDX directory (contrast panel)", FashionMnist.DefaultDir);
     private static readonly Option<int> ContrastPerClass = Opt.Of("--contrast-per-class", "Contrast panel: labelled training images per class of its largest run", 20);

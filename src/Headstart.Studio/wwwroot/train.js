@@ -12,9 +12,9 @@ export function createTrainPage(root, { go }) {
     el('option', { value: 'fine-tune' }, 'fine-tune: head first, then the last layers'),
     el('option', { value: 'full' }, 'full: every layer'));
   const headFit = el('select', { id: 'train-head-fit', testid: 'train-head-fit' },
-    el('option', { value: 'auto' }, 'auto: L-BFGS where it applies, else SGD'),
-    el('option', { value: 'lbfgs' }, 'L-BFGS, L2 by cross-validation (no epochs)'),
-    el('option', { value: 'sgd' }, 'SGD, by epochs (a live curve)'));
+    el('option', { value: 'auto' }, 'auto (L-BFGS if it applies)'),
+    el('option', { value: 'lbfgs' }, 'L-BFGS, L2 by cross-validation'),
+    el('option', { value: 'sgd' }, 'SGD by epochs (live curve)'));
   const epochs = el('input', { id: 'train-epochs', type: 'number', min: 1, max: 500, step: 1, value: '25', testid: 'train-epochs', required: true });
   const augment = el('select', { id: 'train-augment', testid: 'train-augment' },
     ['none', 'flip', 'light', 'standard'].map((a) => el('option', { value: a }, a)));
